@@ -1,0 +1,35 @@
+"""The key pool: which Gemini API key serves the next request, and what each upstream answer does to the pool.
+
+``classify`` turns an upstream answer into an ``Outcome``; ``KeyManager`` hands out ``Lease``s and applies the
+pool action for each outcome; a ``PoolStore`` (``MemoryPoolStore`` or ``RedisPoolStore``) holds the state.
+Keys are named by ``key_id`` everywhere except in the upstream request header.
+"""
+
+from .classify import OK_OUTCOME, Outcome, OutcomeKind, classify, classify_exception, parse_duration
+from .ids import key_id, scrub
+from .manager import KeyManager, Lease, NoKeyAvailable, UnknownKey
+from .quota_time import next_pacific_midnight
+from .redis_store import RedisPoolStore
+from .store import Cooldown, KeyStatus, MemoryPoolStore, Pick, PoolStore
+
+__all__ = [
+    "OK_OUTCOME",
+    "Cooldown",
+    "KeyManager",
+    "KeyStatus",
+    "Lease",
+    "MemoryPoolStore",
+    "NoKeyAvailable",
+    "Outcome",
+    "OutcomeKind",
+    "Pick",
+    "PoolStore",
+    "RedisPoolStore",
+    "UnknownKey",
+    "classify",
+    "classify_exception",
+    "key_id",
+    "next_pacific_midnight",
+    "parse_duration",
+    "scrub",
+]

@@ -1,0 +1,188 @@
+"""Every knob of the gateway, parsed and validated once at start-up.
+
+Names follow the seed gateway (``API_KEYS``, ``ALLOWED_TOKENS``, ``AUTH_TOKEN``, ``BASE_URL``, ``MAX_FAILURES``,
+``MAX_RETRIES``, ``TIME_OUT``, ...) so that its users' ``.env`` files keep working. List settings accept a JSON
+list or a comma-separated string. A malformed value stops start-up with a message naming the setting
+(:func:`load_settings`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Annotated, Any
+
+import orjson
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+StrList = Annotated[list[str], NoDecode]
+
+
+def _split_list(value: Any) -> Any:
+    """Accept ``["a","b"]`` (JSON) or ``a,b`` (comma-separated); blanks are dropped."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return []
+        if text.startswith("["):
+            try:
+                value = orjson.loads(text)
+            except orjson.JSONDecodeError as exc:
+                raise ValueError(f"not a valid JSON list: {exc}") from None
+        else:
+            value = text.split(",")
+    if isinstance(value, (list, tuple)):
+        return [str(v).strip() for v in value if str(v).strip()]
+    raise ValueError("expected a JSON list or a comma-separated string")
+
+
+class Settings(BaseSettings):
+    """Gateway settings; see README for the meaning of each."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
+                                      case_sensitive=False)
+
+    # Keys and access.
+    api_keys: StrList = Field(default_factory=list)
+    allowed_tokens: StrList = Field(default_factory=list)
+    auth_token: str | None = None
+    metrics_token: str | None = None
+
+    # Upstream.
+    base_url: str = "https://generativelanguage.googleapis.com/v1beta"
+    max_failures: int = Field(3, ge=1)
+    max_retries: int = Field(10, ge=1, le=100)
+    time_out: float = Field(300.0, gt=0, description="overall deadline of one request, seconds")
+    connect_timeout: float = Field(10.0, gt=0)
+    read_timeout: float = Field(120.0, gt=0, description="longest silence from the upstream, seconds")
+    max_wait: float = Field(5.0, ge=0, description="longest wait for a cooling key before answering 429")
+    check_interval: float = Field(300.0, gt=0, description="seconds between probes of disabled keys")
+    upstream_connections: int = Field(256, ge=1)
+    max_concurrent_per_key: int = Field(0, ge=0, description="0 = unlimited")
+    key_projects: dict[str, str] = Field(default_factory=dict)
+    ip_limit_threshold: int = Field(3, ge=2, description="distinct keys 429'd in the window that mean an IP-wide limit")
+    ip_limit_window: float = Field(10.0, gt=0)
+
+    # Translation.
+    tools_code_execution_enabled: bool = False
+    model_search: StrList = Field(default_factory=lambda: ["gemini-2.5-flash", "gemini-2.5-pro"])
+    models_cache_ttl: float = Field(300.0, ge=0)
+    max_request_body: int = Field(32 * 1024 * 1024, ge=1024)
+    image_fetch_max_bytes: int = Field(20 * 1024 * 1024, ge=1024)
+    image_fetch_timeout: float = Field(10.0, gt=0)
+    stream_keepalive: float = Field(15.0, gt=0, description="seconds of upstream silence before an SSE ping")
+
+    # Server.
+    host: str = "0.0.0.0"
+    port: int = Field(8000, ge=0, le=65535)
+    workers: int = Field(1, ge=1)
+    log_level: str = "INFO"
+    shutdown_grace: float = Field(20.0, ge=0)
+    cors_allow_origins: StrList = Field(default_factory=lambda: ["*"])
+    cors_allow_methods: StrList = Field(default_factory=lambda: ["*"])
+    cors_allow_headers: StrList = Field(default_factory=lambda: ["*"])
+    cors_allow_credentials: bool = False
+    redis_url: str | None = None
+
+    # Chat sessions.
+    valid_users_file: str = "valid_users.txt"
+    session_default_model: str = "gemini-2.5-flash"
+    session_ttl: float = Field(1800.0, gt=0)
+    session_max_per_user: int = Field(20, ge=1)
+    session_max_total: int = Field(10000, ge=1)
+    session_max_history: int = Field(100, ge=2, description="turns kept; oldest dropped first")
+    user_rate_limit: float = Field(2.0, gt=0, description="send_message calls per second per user")
+    log_messages: bool = True
+
+    # Analytics.
+    reconify_endpoint: str | None = None
+    reconify_app_key: str | None = None
+    reconify_api_key: str | None = None
+    reconify_session_timeout: int = Field(10, ge=1)
+    analytics_redact_content: bool = False
+    analytics_jsonl: str | None = None
+    analytics_queue_size: int = Field(10000, ge=1)
+    interaction_log: str | None = "stdout"
+
+    # Analytics delivery tuning (exporters in app/observability).
+    reconify_timeout: float = Field(10.0, gt=0, description="seconds for one POST to the collector")
+    reconify_max_attempts: int = Field(4, ge=1, le=20, description="tries per event on 5xx/429/timeouts")
+    reconify_retry_backoff: float = Field(0.5, ge=0, description="first retry delay, doubled each time")
+    reconify_retry_backoff_max: float = Field(30.0, ge=0)
+    reconify_concurrency: int = Field(4, ge=1, le=64, description="POSTs in flight (one event each)")
+    analytics_batch_size: int = Field(256, ge=1, description="JSON lines written per disk write")
+    analytics_flush_timeout: float = Field(5.0, ge=0, description="longest final flush at shutdown")
+
+    @field_validator("api_keys", "allowed_tokens", "model_search", "cors_allow_origins",
+                     "cors_allow_methods", "cors_allow_headers", mode="before")
+    @classmethod
+    def _lists(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("key_projects", mode="before")
+    @classmethod
+    def _projects(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if not text:
+                return {}
+            if text.startswith("{"):
+                return orjson.loads(text)
+            pairs = [p.split("=", 1) for p in text.split(",") if p.strip()]
+            if any(len(p) != 2 for p in pairs):
+                raise ValueError("expected a JSON object or key_id=project pairs separated by commas")
+            return {k.strip(): v.strip() for k, v in pairs}
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @model_validator(mode="after")
+    def _defaults(self) -> Settings:
+        # Duplicates would get twice the traffic and share one state id; keep the first.
+        self.api_keys = list(dict.fromkeys(self.api_keys))
+        if not self.auth_token and self.allowed_tokens:
+            self.auth_token = self.allowed_tokens[0]
+        return self
+
+    @property
+    def upstream_root(self) -> str:
+        """The API root without the version (``BASE_URL`` names ``.../v1beta``)."""
+        return re.sub(r"/v1(beta\d*|alpha)?$", "", self.base_url)
+
+
+class SettingsError(Exception):
+    """A setting could not be parsed; the message names it."""
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings from the environment and the env file, with a readable error naming bad settings.
+
+    ``GATEWAY_ENV_FILE`` chooses the env file (default ``.env``; empty for none).
+    """
+    env_file = os.environ.get("GATEWAY_ENV_FILE", ".env") or None
+    try:
+        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"][:1]).upper() or "settings"
+            problems.append(f"{name}: {err['msg']}")
+        raise SettingsError("invalid setting(s): " + "; ".join(problems)) from None
+    except (ValueError, orjson.JSONDecodeError) as exc:
+        raise SettingsError(f"invalid setting: {exc}") from None

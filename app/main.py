@@ -1,0 +1,109 @@
+"""create_app(settings): the lifespan builds the shared pieces once; routers reach them through app.state.
+
+One pooled upstream session, one KeyManager, one state store per process (DESIGN.md, The house).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from app.config import Settings, load_settings
+from app.keys import KeyManager, MemoryPoolStore, PoolStore
+from app.observability.events import EventSink
+from app.observability.logs import setup_logging
+from app.observability.pipeline import build_event_sink
+from app.routes import openai as openai_routes
+from app.routes import native as native_routes
+from app.routes import ops as ops_routes
+from app.routes import sessions as session_routes
+from app.security import TokenGuard
+from app.services.chat import ChatService
+from app.services.embeddings import EmbeddingsService
+from app.services.models import ModelCatalog
+from app.services.native import NativeService
+from app.services.sessions import build_sessions
+from app.services.signatures import SignatureCache
+from app.upstream import GeminiClient
+
+log = logging.getLogger("gateway")
+
+
+class Gateway:
+    """Everything a request needs, built once per process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.tokens = TokenGuard(settings.allowed_tokens)
+        self.store: PoolStore = self._store(settings)
+        self.keys = KeyManager(settings.api_keys, self.store, max_failures=settings.max_failures,
+                               project_of=settings.key_projects or None)
+        self.client = GeminiClient(base_url=settings.base_url, keys=self.keys, max_retries=settings.max_retries,
+                                   time_out=settings.time_out, connect_timeout=settings.connect_timeout,
+                                   read_timeout=settings.read_timeout, max_wait=settings.max_wait,
+                                   connections=settings.upstream_connections)
+        self.events: EventSink = build_event_sink(settings)
+        self.signatures = SignatureCache()
+        self.catalog = ModelCatalog(self.client, settings.models_cache_ttl)
+        self.chat = ChatService(self.client, search_models=settings.model_search,
+                                code_execution=settings.tools_code_execution_enabled,
+                                signatures=self.signatures, events=self.events,
+                                image_max_bytes=settings.image_fetch_max_bytes,
+                                image_timeout=settings.image_fetch_timeout)
+        self.embeddings = EmbeddingsService(self.client)
+        self.native = NativeService(self.client, self.events)
+        self.sessions = build_sessions(self)
+
+    @staticmethod
+    def _store(settings: Settings) -> PoolStore:
+        if settings.redis_url:
+            from app.keys import RedisPoolStore
+            return RedisPoolStore(settings.redis_url)
+        return MemoryPoolStore()
+
+    async def start(self) -> None:
+        await self.client.start()
+        await self.events.start()
+        await self.sessions.start()
+        if not self.settings.api_keys:
+            log.warning("no API keys are configured: API calls will answer 503 until API_KEYS is set")
+        if not self.tokens.configured:
+            log.warning("ALLOWED_TOKENS is empty: every API call will be refused with 401")
+
+    async def stop(self) -> None:
+        await self.sessions.stop()
+        await self.events.stop()  # flushes analytics within its own time bound
+        await self.client.close()
+        await self.store.close()
+
+    def health_extras(self) -> dict[str, Any]:
+        return {"analytics": self.events.stats()}
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    setup_logging(settings.log_level)
+    gw = Gateway(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await gw.start()
+        try:
+            yield
+        finally:
+            await gw.stop()
+
+    app = FastAPI(title="Gemini Gateway", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.gateway = gw
+    for route in [*openai_routes.routes("/v1"), *openai_routes.routes("/hf/v1"), *native_routes.routes(), *ops_routes.routes(),
+                  *session_routes.routes()]:
+        app.router.routes.append(route)
+    app.add_middleware(CORSMiddleware, allow_origins=settings.cors_allow_origins,
+                       allow_methods=settings.cors_allow_methods, allow_headers=settings.cors_allow_headers,
+                       allow_credentials=settings.cors_allow_credentials, expose_headers=["retry-after"])
+    return app

@@ -1,0 +1,20 @@
+"""Process logging: one line a record on stderr, and nothing that could hold a key or a token."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+
+def setup_logging(level: str) -> None:
+    root = logging.getLogger()
+    if getattr(root, "_gateway_configured", False):
+        root.setLevel(level)
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(level)
+    root._gateway_configured = True  # type: ignore[attr-defined]
+    # aiohttp logs full URLs at debug level; keep it quiet whatever LOG_LEVEL says.
+    logging.getLogger("aiohttp").setLevel(logging.WARNING)

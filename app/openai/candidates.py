@@ -1,0 +1,252 @@
+"""What one Gemini candidate means in OpenAI terms: finish reasons, tool calls, text pieces, refusals.
+
+Shared by the whole-response translator and the stream translator so both produce the same message for the
+same parts. Decisions:
+
+* ``finish_reason``: any function call in the answer -> ``tool_calls`` (Gemini ends tool turns with STOP);
+  STOP -> ``stop``; MAX_TOKENS -> ``length``; safety-type reasons (SAFETY, RECITATION, LANGUAGE, OTHER,
+  BLOCKLIST, PROHIBITED_CONTENT, SPII, IMAGE_*, NO_IMAGE) -> ``content_filter``; everything else
+  (MALFORMED_FUNCTION_CALL, UNEXPECTED_TOOL_CALL, TOO_MANY_TOOL_CALLS, MISSING_THOUGHT_SIGNATURE,
+  MALFORMED_RESPONSE, unknown values) -> ``stop``. Whenever the mapping loses information the Gemini value
+  is kept in the choice as ``native_finish_reason`` so the client can still tell what happened.
+* A ``content_filter`` ending carries a human-readable reason in ``message.refusal`` (OpenAI's field for
+  "the model declined"), built from the finish/block reason, its message and the blocked safety categories.
+* Tool call ids: Gemini's ``functionCall.id`` when it gave a non-empty one not used yet in this answer, else a
+  minted ``call_gw_…`` id. The call's thought signature is reported to the caller (to remember) and also put
+  on the tool call as ``extra_content.google.thought_signature``, Google's compat shape, so clients that echo
+  tool calls verbatim round-trip it without the gateway's memory.
+* ``executableCode``/``codeExecutionResult`` (the codeExecution tool) become fenced blocks in the content.
+* Output images (``inlineData``) become ``message.images`` data URLs (the convention OpenRouter/LiteLLM use).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+from app.openai.ids import mint_tool_call_id
+
+__all__ = [
+    "CONTENT_FILTER_REASONS",
+    "PartialCalls",
+    "TextTail",
+    "block_refusal",
+    "finish_refusal",
+    "logprobs_from_gemini",
+    "map_finish_reason",
+    "native_reason",
+    "tool_call",
+]
+
+CONTENT_FILTER_REASONS = frozenset({
+    "SAFETY", "RECITATION", "LANGUAGE", "OTHER", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY",
+    "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION", "IMAGE_OTHER", "NO_IMAGE",
+})
+_LOSSLESS = frozenset({"STOP", "MAX_TOKENS"})
+
+
+def map_finish_reason(reason: Any, has_tool_calls: bool) -> str:
+    """OpenAI finish_reason for a Gemini finishReason (None counts as STOP)."""
+    if has_tool_calls:
+        return "tool_calls"
+    if reason == "MAX_TOKENS":
+        return "length"
+    if reason in CONTENT_FILTER_REASONS:
+        return "content_filter"
+    return "stop"
+
+
+def native_reason(reason: Any) -> str | None:
+    """The Gemini finishReason when OpenAI's vocabulary cannot express it, else None."""
+    return reason if isinstance(reason, str) and reason not in _LOSSLESS else None
+
+
+def _blocked_categories(ratings: Any) -> list[str]:
+    if not isinstance(ratings, list):
+        return []
+    return [str(r.get("category")) for r in ratings if isinstance(r, dict) and r.get("blocked") and r.get("category")]
+
+
+def finish_refusal(candidate: dict[str, Any]) -> str:
+    """Why Gemini stopped a candidate with a safety-type reason, for ``message.refusal``."""
+    reason = candidate.get("finishReason")
+    text = f"Gemini stopped the response: {reason}"
+    categories = _blocked_categories(candidate.get("safetyRatings"))
+    if categories:
+        text += f" ({', '.join(categories)})"
+    message = candidate.get("finishMessage")
+    if isinstance(message, str) and message:
+        text += f". {message}"
+    return text
+
+
+def block_refusal(feedback: dict[str, Any]) -> str:
+    """Why Gemini refused the prompt (no candidates, ``promptFeedback.blockReason``)."""
+    text = f"Gemini blocked the prompt: {feedback.get('blockReason')}"
+    categories = _blocked_categories(feedback.get("safetyRatings"))
+    if categories:
+        text += f" ({', '.join(categories)})"
+    message = feedback.get("blockReasonMessage")
+    if isinstance(message, str) and message:
+        text += f". {message}"
+    return text
+
+
+def tool_call(call: dict[str, Any], signature: str | None, used_ids: set[str]) -> dict[str, Any]:
+    """An OpenAI tool call for a complete Gemini ``functionCall`` (id unique within ``used_ids``)."""
+    call_id = call.get("id")
+    if not isinstance(call_id, str) or not call_id or call_id in used_ids:
+        call_id = mint_tool_call_id()
+    used_ids.add(call_id)
+    args = call.get("args")
+    out: dict[str, Any] = {
+        "id": call_id,
+        "type": "function",
+        "function": {"name": str(call.get("name") or ""),
+                     "arguments": orjson.dumps(args if isinstance(args, dict) else {}).decode()},
+    }
+    if signature:
+        out["extra_content"] = {"google": {"thought_signature": signature}}
+    return out
+
+
+class TextTail:
+    """Formats code-execution parts as fenced blocks that start on their own line, across chunks too."""
+
+    def __init__(self) -> None:
+        self.ends_with_newline = True
+
+    def text(self, value: str) -> str:
+        if value:
+            self.ends_with_newline = value.endswith("\n")
+        return value
+
+    def code(self, part: dict[str, Any]) -> str:
+        if "executableCode" in part:
+            block = part["executableCode"] or {}
+            language = str(block.get("language") or "").lower()
+            language = "" if language == "language_unspecified" else language
+            body = str(block.get("code") or "")
+        else:
+            block = part["codeExecutionResult"] or {}
+            language = "output"
+            body = str(block.get("output") or "")
+        lead = "" if self.ends_with_newline else "\n"
+        self.ends_with_newline = True
+        return f"{lead}```{language}\n{body.rstrip()}\n```\n"
+
+
+_PATH_TOKEN = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]")
+
+
+def _set_path(target: dict[str, Any], path: str, value: Any, append: bool) -> None:
+    """Set ``$.a.b[0]`` in ``target``; strings are appended when ``append`` (streamed string pieces)."""
+    keys: list[str | int] = [m.group(1) if m.group(1) is not None else int(m.group(2))
+                             for m in _PATH_TOKEN.finditer(path[1:] if path.startswith("$") else path)]
+    if not keys:
+        return
+    node: Any = target
+    for key, nxt in zip(keys, keys[1:]):
+        empty: Any = [] if isinstance(nxt, int) else {}
+        if isinstance(key, int):
+            while len(node) <= key:
+                node.append(None)
+            if node[key] is None:
+                node[key] = empty
+            node = node[key]
+        else:
+            node = node.setdefault(key, empty)
+    last = keys[-1]
+    if isinstance(last, int):
+        while len(node) <= last:
+            node.append(None)
+        current = node[last]
+        node[last] = current + value if append and isinstance(current, str) else value
+    else:
+        current = node.get(last)
+        node[last] = current + value if append and isinstance(current, str) else value
+
+
+class PartialCalls:
+    """Reassembles function calls whose arguments arrive in pieces (Vertex ``partialArgs``/``willContinue``).
+
+    Whole calls (the Gemini API's only shape) pass straight through. A call that opens with ``willContinue``
+    collects ``partialArgs`` until an empty ``functionCall`` (or the finish) closes it.
+    """
+
+    def __init__(self) -> None:
+        self._pending: tuple[dict[str, Any], str | None] | None = None
+
+    def feed(self, part: dict[str, Any]) -> list[tuple[dict[str, Any], str | None]]:
+        """Complete (functionCall, signature) pairs released by this part."""
+        call = part.get("functionCall")
+        if not isinstance(call, dict):
+            return []
+        signature = part.get("thoughtSignature") if isinstance(part.get("thoughtSignature"), str) else None
+        done: list[tuple[dict[str, Any], str | None]] = []
+        if call.get("name"):
+            done.extend(self.flush())
+            whole = {k: v for k, v in call.items() if k not in ("willContinue", "partialArgs")}
+            if call.get("willContinue") or call.get("partialArgs"):
+                whole.setdefault("args", {})
+                self._pending = (whole, signature)
+                self._apply(call.get("partialArgs"))
+            else:
+                done.append((whole, signature))
+            return done
+        if self._pending is None:
+            return done
+        self._apply(call.get("partialArgs"))
+        if not call.get("willContinue") and not call.get("partialArgs"):
+            done.extend(self.flush())
+        return done
+
+    def _apply(self, pieces: Any) -> None:
+        if self._pending is None or not isinstance(pieces, list):
+            return
+        args = self._pending[0].setdefault("args", {})
+        for piece in pieces:
+            if not isinstance(piece, dict) or not isinstance(piece.get("jsonPath"), str):
+                continue
+            path = piece["jsonPath"]
+            if "stringValue" in piece:
+                _set_path(args, path, str(piece["stringValue"]), append=True)
+            elif "numberValue" in piece:
+                _set_path(args, path, piece["numberValue"], append=False)
+            elif "boolValue" in piece:
+                _set_path(args, path, bool(piece["boolValue"]), append=False)
+            elif "nullValue" in piece:
+                _set_path(args, path, None, append=False)
+
+    def flush(self) -> list[tuple[dict[str, Any], str | None]]:
+        """Release a call still open (the finish closes it)."""
+        if self._pending is None:
+            return []
+        pending, self._pending = self._pending, None
+        return [pending]
+
+
+def logprobs_from_gemini(candidate: dict[str, Any]) -> dict[str, Any] | None:
+    """OpenAI ``choice.logprobs`` from ``logprobsResult`` (chosen tokens + their top alternatives)."""
+    result = candidate.get("logprobsResult")
+    if not isinstance(result, dict):
+        return None
+    chosen = result.get("chosenCandidates") or []
+    tops = result.get("topCandidates") or []
+    content = []
+    for i, token in enumerate(chosen):
+        if not isinstance(token, dict):
+            continue
+        text = str(token.get("token", ""))
+        alternatives = tops[i].get("candidates", []) if i < len(tops) and isinstance(tops[i], dict) else []
+        content.append({
+            "token": text,
+            "logprob": token.get("logProbability", 0.0),
+            "bytes": list(text.encode()),
+            "top_logprobs": [{"token": str(a.get("token", "")), "logprob": a.get("logProbability", 0.0),
+                              "bytes": list(str(a.get("token", "")).encode())}
+                             for a in alternatives if isinstance(a, dict)],
+        })
+    return {"content": content, "refusal": None}

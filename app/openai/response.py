@@ -1,0 +1,137 @@
+"""Gemini ``GenerateContentResponse`` -> OpenAI ``chat.completion`` (streams: :mod:`app.openai.stream`).
+
+The translator never raises on odd-but-real shapes (reference §1.5): missing ``candidates`` (prompt blocked),
+``content`` without ``parts`` (MAX_TOKENS after thinking ate the budget), ``content: {}`` (SAFETY), missing
+``index``. Decisions on content:
+
+* ``message.content``: the joined non-thought text; ``None`` when the answer is only tool calls or was filtered
+  without any text; ``""`` otherwise when there is no text (e.g. MAX_TOKENS spent on thinking — what OpenAI's
+  own reasoning models return in that case).
+* ``message.reasoning_content``: the joined thought-summary text, only when Gemini sent thought parts.
+* A prompt block (no candidates + ``promptFeedback.blockReason``) is one choice with ``content: None``,
+  ``finish_reason: content_filter`` and the reason in ``message.refusal``.
+
+Returns the signatures to remember alongside the completion: ``{tool_call_id: thoughtSignature}``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from app.openai.candidates import (
+    PartialCalls,
+    TextTail,
+    block_refusal,
+    finish_refusal,
+    logprobs_from_gemini,
+    map_finish_reason,
+    native_reason,
+    tool_call,
+)
+from app.openai.stream import StreamTranslator, assemble_stream
+from app.openai.usage import usage_from_gemini, zero_usage
+
+__all__ = ["StreamTranslator", "assemble_stream", "completion_from_gemini"]
+
+
+def _choice(candidate: dict[str, Any], position: int, used_ids: set[str],
+            signatures: dict[str, str]) -> dict[str, Any]:
+    content = candidate.get("content")
+    parts = content.get("parts") if isinstance(content, dict) else None
+    texts: list[str] = []
+    thoughts: list[str] = []
+    calls: list[dict[str, Any]] = []
+    images: list[dict[str, Any]] = []
+    tail = TextTail()
+    assembler = PartialCalls()
+    for part in parts if isinstance(parts, list) else ():
+        if not isinstance(part, dict):
+            continue
+        if "functionCall" in part:
+            for call, signature in assembler.feed(part):
+                calls.append(tool_call(call, signature, used_ids))
+                if signature:
+                    signatures[calls[-1]["id"]] = signature
+        elif isinstance(part.get("text"), str):
+            (thoughts if part.get("thought") else texts).append(
+                part["text"] if part.get("thought") else tail.text(part["text"]))
+        elif "executableCode" in part or "codeExecutionResult" in part:
+            texts.append(tail.code(part))
+        elif isinstance(part.get("inlineData"), dict) and str(part["inlineData"].get("mimeType", "")).startswith("image/"):
+            blob = part["inlineData"]
+            images.append({"type": "image_url",
+                           "image_url": {"url": f"data:{blob['mimeType']};base64,{blob.get('data', '')}"}})
+    for call, signature in assembler.flush():
+        calls.append(tool_call(call, signature, used_ids))
+        if signature:
+            signatures[calls[-1]["id"]] = signature
+
+    reason = candidate.get("finishReason")
+    finish = map_finish_reason(reason, bool(calls))
+    text = "".join(texts)
+    message: dict[str, Any] = {"role": "assistant", "content": text}
+    if not text and (calls or finish == "content_filter"):
+        message["content"] = None
+    if thoughts:
+        message["reasoning_content"] = "".join(thoughts)
+    if calls:
+        message["tool_calls"] = calls
+    if images:
+        message["images"] = images
+    message["refusal"] = finish_refusal(candidate) if finish == "content_filter" else None
+    index = candidate.get("index")
+    choice: dict[str, Any] = {
+        "index": index if isinstance(index, int) else position,
+        "message": message,
+        "logprobs": logprobs_from_gemini(candidate),
+        "finish_reason": finish,
+    }
+    if (native := native_reason(reason)) is not None:
+        choice["native_finish_reason"] = native
+    return choice
+
+
+def completion_from_gemini(resp: dict[str, Any], *, model: str, created: int,
+                           completion_id: str | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+    """(OpenAI ``chat.completion``, ``{tool_call_id: thoughtSignature}``) for one Gemini response.
+
+    ``model`` is echoed as sent by the client; the id is ``chatcmpl-<responseId>`` unless ``completion_id``
+    is given (or a random one when Gemini sent no responseId).
+    """
+    if not isinstance(resp, dict):
+        resp = {}
+    signatures: dict[str, str] = {}
+    used_ids: set[str] = set()
+    candidates = resp.get("candidates")
+    choices: list[dict[str, Any]] = []
+    if isinstance(candidates, list):
+        for position, candidate in enumerate(candidates):
+            if isinstance(candidate, dict):
+                choices.append(_choice(candidate, position, used_ids, signatures))
+    if not choices:
+        feedback = resp.get("promptFeedback") if isinstance(resp.get("promptFeedback"), dict) else {}
+        blocked = bool(feedback.get("blockReason"))
+        choice: dict[str, Any] = {
+            "index": 0,
+            "message": {"role": "assistant", "content": None if blocked else "",
+                        "refusal": block_refusal(feedback) if blocked else None},
+            "logprobs": None,
+            "finish_reason": "content_filter" if blocked else "stop",
+        }
+        if blocked:
+            choice["native_finish_reason"] = str(feedback["blockReason"])
+        choices.append(choice)
+    response_id = resp.get("responseId")
+    if completion_id is None:
+        completion_id = "chatcmpl-" + (response_id if isinstance(response_id, str) and response_id
+                                       else os.urandom(12).hex())
+    completion = {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": choices,
+        "usage": usage_from_gemini(resp.get("usageMetadata")) or zero_usage(),
+    }
+    return completion, signatures

@@ -1,0 +1,289 @@
+"""Gemini stream chunks -> OpenAI ``chat.completion.chunk`` dicts, and stream chunks -> one response.
+
+Rules (DESIGN "Streaming", reference §1.7/§2.4):
+
+* ``id`` and ``created`` are fixed for the stream; the first delta of each choice carries ``role``.
+* Text, thought text (``reasoning_content``) and whole tool calls are sent as they arrive; each tool call
+  is one delta with a stable per-choice ``index`` and an id minted once.
+* ``finish_reason`` is sent on the chunk translated from Gemini's final chunk and decided over the whole
+  stream: Gemini 2.5/3 send the call first and an empty ``STOP`` chunk later, which still ends in
+  ``tool_calls``.
+* A chunk with a top-level ``error`` is an upstream failure, never a silent stop: :class:`UpstreamStreamError`
+  with the Google-shaped body. So is a stream that ends before every choice saw a finishReason.
+* ``finish()`` returns the trailing usage chunk (``choices: []``) when ``include_usage`` was requested.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.openai.candidates import (
+    PartialCalls,
+    TextTail,
+    block_refusal,
+    finish_refusal,
+    logprobs_from_gemini,
+    map_finish_reason,
+    native_reason,
+    tool_call,
+)
+from app.openai.errors import UpstreamStreamError
+from app.openai.usage import usage_from_gemini, zero_usage
+
+__all__ = ["StreamTranslator", "assemble_stream"]
+
+NO_FINISH_MESSAGE = "upstream stream ended without a finish reason"
+
+
+def _failure(message: str) -> UpstreamStreamError:
+    return UpstreamStreamError(502, {"error": {"code": 502, "message": message, "status": "BAD_GATEWAY"}})
+
+
+@dataclass
+class _Choice:
+    """Per-choice stream state."""
+
+    started: bool = False
+    tool_calls: int = 0
+    finish: str | None = None
+    text: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
+    tail: TextTail = field(default_factory=TextTail)
+    calls: PartialCalls = field(default_factory=PartialCalls)
+
+
+class StreamTranslator:
+    """Stateful translator for one stream; feed every Gemini chunk in order, then call :meth:`finish`."""
+
+    def __init__(self, *, model: str, created: int, include_usage: bool, completion_id: str) -> None:
+        self._id = completion_id
+        self._created = created
+        self._model = model
+        self._include_usage = include_usage
+        self._choices: dict[int, _Choice] = {}
+        self._used_ids: set[str] = set()
+        self._signatures: dict[str, str] = {}
+        self._usage: dict[str, Any] | None = None
+
+    # -- public state, for the service and analytics ------------------------------------------------------
+
+    @property
+    def signatures(self) -> dict[str, str]:
+        """``{tool_call_id: thoughtSignature}`` for every signed tool call sent so far."""
+        return self._signatures
+
+    @property
+    def usage(self) -> dict[str, Any] | None:
+        """The last OpenAI usage seen (Gemini's usage is cumulative), or None."""
+        return self._usage
+
+    @property
+    def text(self) -> str:
+        """The content text streamed so far for choice 0."""
+        choice = self._choices.get(0)
+        return "".join(choice.text) if choice else ""
+
+    @property
+    def reasoning(self) -> str:
+        """The thought-summary text streamed so far for choice 0."""
+        choice = self._choices.get(0)
+        return "".join(choice.reasoning) if choice else ""
+
+    @property
+    def finish_reason(self) -> str | None:
+        """Choice 0's OpenAI finish reason, once sent."""
+        choice = self._choices.get(0)
+        return choice.finish if choice else None
+
+    # -- translation ----------------------------------------------------------------------------------------
+
+    def _chunk(self, index: int, delta: dict[str, Any], finish: str | None, extra: dict[str, Any] | None = None,
+               logprobs: dict[str, Any] | None = None) -> dict[str, Any]:
+        choice: dict[str, Any] = {"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish}
+        if extra:
+            choice.update(extra)
+        return {"id": self._id, "object": "chat.completion.chunk", "created": self._created, "model": self._model,
+                "choices": [choice]}
+
+    def feed(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
+        """OpenAI chunks for one Gemini chunk (possibly none, e.g. an empty keep-alive text part)."""
+        if not isinstance(chunk, dict):
+            raise _failure("the upstream sent a stream event that is not a JSON object")
+        error = chunk.get("error")
+        if error is not None:
+            code = error.get("code") if isinstance(error, dict) else None
+            status = code if isinstance(code, int) and code >= 400 else 502
+            raise UpstreamStreamError(status, chunk if isinstance(error, dict) else
+                                      {"error": {"code": status, "message": str(error), "status": "UNKNOWN"}})
+        usage = usage_from_gemini(chunk.get("usageMetadata"))
+        if usage is not None:
+            self._usage = usage
+        candidates = chunk.get("candidates")
+        if not isinstance(candidates, list) or not candidates:
+            return self._blocked(chunk.get("promptFeedback"))
+        out: list[dict[str, Any]] = []
+        for position, candidate in enumerate(candidates):
+            if isinstance(candidate, dict):
+                piece = self._candidate(candidate, position)
+                if piece is not None:
+                    out.append(piece)
+        return out
+
+    def _blocked(self, feedback: Any) -> list[dict[str, Any]]:
+        if not isinstance(feedback, dict) or not feedback.get("blockReason"):
+            return []
+        state = self._choices.setdefault(0, _Choice())
+        if state.finish is not None:
+            return []
+        state.finish = "content_filter"
+        delta = {"role": "assistant", "content": None, "refusal": block_refusal(feedback)}
+        state.started = True
+        return [self._chunk(0, delta, "content_filter", {"native_finish_reason": str(feedback["blockReason"])})]
+
+    def _candidate(self, candidate: dict[str, Any], position: int) -> dict[str, Any] | None:
+        index = candidate.get("index")
+        index = index if isinstance(index, int) else position
+        state = self._choices.setdefault(index, _Choice())
+        if state.finish is not None:
+            return None  # nothing may follow a finish for this choice
+        content = candidate.get("content")
+        parts = content.get("parts") if isinstance(content, dict) else None
+        texts: list[str] = []
+        thoughts: list[str] = []
+        calls: list[dict[str, Any]] = []
+        images: list[dict[str, Any]] = []
+        for part in parts if isinstance(parts, list) else ():
+            if not isinstance(part, dict):
+                continue
+            if "functionCall" in part:
+                for call, signature in state.calls.feed(part):
+                    calls.append(self._tool_call(state, call, signature))
+            elif isinstance(part.get("text"), str):
+                if part["text"]:
+                    if part.get("thought"):
+                        thoughts.append(part["text"])
+                    else:
+                        texts.append(state.tail.text(part["text"]))
+            elif "executableCode" in part or "codeExecutionResult" in part:
+                texts.append(state.tail.code(part))
+            elif isinstance(part.get("inlineData"), dict) and str(part["inlineData"].get("mimeType", "")).startswith("image/"):
+                blob = part["inlineData"]
+                images.append({"type": "image_url",
+                               "image_url": {"url": f"data:{blob['mimeType']};base64,{blob.get('data', '')}"}})
+        reason = candidate.get("finishReason")
+        if reason:
+            for call, signature in state.calls.flush():
+                calls.append(self._tool_call(state, call, signature))
+
+        delta: dict[str, Any] = {}
+        if texts:
+            delta["content"] = "".join(texts)
+            state.text.append(delta["content"])
+        if thoughts:
+            delta["reasoning_content"] = "".join(thoughts)
+            state.reasoning.append(delta["reasoning_content"])
+        if calls:
+            delta["tool_calls"] = calls
+        if images:
+            delta["images"] = images
+        logprobs = logprobs_from_gemini(candidate)
+        finish: str | None = None
+        extra: dict[str, Any] | None = None
+        if reason:
+            finish = map_finish_reason(reason, state.tool_calls > 0)
+            state.finish = finish
+            if finish == "content_filter":
+                delta["refusal"] = finish_refusal(candidate)
+            if (native := native_reason(reason)) is not None:
+                extra = {"native_finish_reason": native}
+        if not delta and finish is None and logprobs is None:
+            return None
+        if not state.started:
+            delta = {"role": "assistant", **delta}
+            state.started = True
+        return self._chunk(index, delta, finish, extra, logprobs)
+
+    def _tool_call(self, state: _Choice, call: dict[str, Any], signature: str | None) -> dict[str, Any]:
+        out = tool_call(call, signature, self._used_ids)
+        if signature:
+            self._signatures[out["id"]] = signature
+        out = {"index": state.tool_calls, **out}
+        state.tool_calls += 1
+        return out
+
+    def finish(self) -> list[dict[str, Any]]:
+        """Trailing chunks after the upstream closed cleanly; raises when the answer never finished."""
+        if not self._choices or any(c.finish is None for c in self._choices.values()):
+            raise _failure(NO_FINISH_MESSAGE)
+        if not self._include_usage:
+            return []
+        return [{"id": self._id, "object": "chat.completion.chunk", "created": self._created, "model": self._model,
+                 "choices": [], "usage": self._usage or zero_usage()}]
+
+
+def _merge_part(parts: list[dict[str, Any]], part: dict[str, Any]) -> None:
+    """Append ``part``, joining text onto a previous text part of the same kind (thought or not).
+
+    Two signatures are never merged into one part; otherwise the result has the shape of a non-stream
+    answer (one text part, signed once), which is what analytics wants to see.
+    """
+    if isinstance(part.get("text"), str) and parts:
+        last = parts[-1]
+        if (isinstance(last.get("text"), str) and bool(last.get("thought")) == bool(part.get("thought"))
+                and not ("thoughtSignature" in last and "thoughtSignature" in part)):
+            last["text"] += part["text"]
+            if "thoughtSignature" in part:
+                last["thoughtSignature"] = part["thoughtSignature"]
+            return
+    if part.get("text") == "" and "thoughtSignature" not in part:
+        return
+    parts.append(dict(part))
+
+
+def assemble_stream(chunks: list[dict[str, Any]]) -> dict[str, Any]:
+    """One GenerateContentResponse from a stream's chunks (for analytics).
+
+    Per candidate: text joined (thought and answer text kept apart, parts in order), streamed function-call
+    pieces reassembled, the last finishReason/finishMessage/safetyRatings; the last usageMetadata;
+    ``modelVersion``/``responseId``/``promptFeedback`` as last seen. Error chunks are skipped.
+    """
+    merged: dict[int, dict[str, Any]] = {}
+    assemblers: dict[int, PartialCalls] = {}
+    out: dict[str, Any] = {}
+    for chunk in chunks:
+        if not isinstance(chunk, dict) or "error" in chunk:
+            continue
+        for key in ("usageMetadata", "modelVersion", "responseId", "promptFeedback"):
+            if chunk.get(key) is not None:
+                out[key] = chunk[key]
+        candidates = chunk.get("candidates")
+        for position, candidate in enumerate(candidates if isinstance(candidates, list) else ()):
+            if not isinstance(candidate, dict):
+                continue
+            index = candidate.get("index") if isinstance(candidate.get("index"), int) else position
+            target = merged.setdefault(index, {"content": {"role": "model", "parts": []}, "index": index})
+            assembler = assemblers.setdefault(index, PartialCalls())
+            parts = target["content"]["parts"]
+            content = candidate.get("content")
+            for part in (content.get("parts") or []) if isinstance(content, dict) else ():
+                if not isinstance(part, dict):
+                    continue
+                if "functionCall" in part:
+                    for call, signature in assembler.feed(part):
+                        whole: dict[str, Any] = {"functionCall": call}
+                        if signature:
+                            whole["thoughtSignature"] = signature
+                        parts.append(whole)
+                else:
+                    _merge_part(parts, part)
+            for key in ("finishReason", "finishMessage", "safetyRatings", "citationMetadata", "groundingMetadata"):
+                if candidate.get(key) is not None:
+                    target[key] = candidate[key]
+    for index, assembler in assemblers.items():
+        for call, signature in assembler.flush():
+            merged[index]["content"]["parts"].append(
+                {"functionCall": call, **({"thoughtSignature": signature} if signature else {})})
+    if merged:
+        out["candidates"] = [merged[i] for i in sorted(merged)]
+    return out

@@ -1,0 +1,34 @@
+"""OpenAI embeddings through Gemini's batchEmbedContents (one upstream call for a whole input list)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from app.keys import NoKeyAvailable
+from app.openai.embeddings import embeddings_from_gemini, parse_embeddings_request
+from app.openai.errors import RequestError
+from app.services.replies import JsonReply, openai_error_reply
+from app.upstream import GeminiClient, UpstreamUnavailable
+
+
+class EmbeddingsService:
+    def __init__(self, client: GeminiClient) -> None:
+        self._client = client
+
+    async def embed(self, payload: Any) -> JsonReply:
+        try:
+            model, body, encoding, requested = parse_embeddings_request(payload)
+        except RequestError as exc:
+            return openai_error_reply(exc)
+        try:
+            resp = await self._client.call("POST", f"models/{model}:batchEmbedContents", model=model,
+                                           body=orjson.dumps(body))
+        except (NoKeyAvailable, UpstreamUnavailable) as exc:
+            return openai_error_reply(exc)
+        if resp.status != 200:
+            return openai_error_reply(resp)
+        texts = [r["content"]["parts"][0].get("text", "") for r in body["requests"]]
+        return JsonReply.of(embeddings_from_gemini(orjson.loads(resp.body), model=requested,
+                                                   encoding_format=encoding, inputs_text=texts))

@@ -1,0 +1,206 @@
+"""Where sessions live: the ``SessionStore`` protocol and the in-process ``MemorySessionStore``.
+
+Like the key pool's ``PoolStore``, the protocol speaks in whole operations (create within the caps, load and
+refresh the idle timer, replace the history, delete) so that each is one atomic step in every backend: plain
+dict work here, one Lua script in ``redis_store.py``.
+
+Times are epoch seconds passed in by the caller, so tests drive expiry with a fake clock. A session expires
+``ttl`` seconds after it was last used (created, or named by a send_message).
+
+The caps, decided for scripts that never call end_chat:
+
+* per user: a user at ``max_per_user`` who starts another chat loses their least recently used one (it is
+  returned as evicted and then answers 404). Refusing instead would lock such a script out until the TTL ran out.
+* in total: at ``max_total`` live sessions a new chat is refused (:class:`SessionLimitReached`, 503): evicting
+  would let one crowd of users end everybody else's conversations.
+
+Concurrent turns of one chat are serialised with :meth:`SessionStore.lock`, so a turn always sees the history
+the previous turn saved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from .model import Session
+
+__all__ = ["KeyedLock", "Limits", "MemorySessionStore", "SessionLimitReached", "SessionStore",
+           "StoreUnavailable"]
+
+
+class SessionLimitReached(Exception):
+    """The gateway holds ``max_total`` live sessions; no new one until some end or expire."""
+
+
+class StoreUnavailable(Exception):
+    """The backing store (Redis) did not answer; the message names no secret."""
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    ttl: float
+    max_per_user: int
+    max_total: int
+
+
+class SessionStore(Protocol):
+    limits: Limits
+
+    async def create(self, session: Session, now: float) -> list[str]:
+        """Store a new session within the caps; return the chat_ids evicted to make room for it (same user).
+        Raises :class:`SessionLimitReached` when the total cap is reached."""
+        ...
+
+    async def load(self, chat_id: str, now: float) -> Session | None:
+        """The live session (a copy the caller may change), refreshing its idle timer; ``None`` if unknown,
+        ended or expired."""
+        ...
+
+    async def save_history(self, chat_id: str, history: list[dict[str, Any]], now: float) -> bool:
+        """Replace the history and refresh the idle timer; ``False`` if the session is gone meanwhile."""
+        ...
+
+    async def delete(self, chat_id: str, now: float) -> bool:
+        """Remove the session; ``False`` if there was no live session of that id."""
+        ...
+
+    def lock(self, chat_id: str) -> AbstractAsyncContextManager[None]:
+        """Held for the whole of one turn, so turns of one chat happen one after another."""
+        ...
+
+    async def count(self, now: float) -> int:
+        """Live sessions (for health and tests)."""
+        ...
+
+    async def sweep(self, now: float) -> int:
+        """Drop expired sessions; return how many. Lookups never return an expired one either way."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class _Slot:
+    __slots__ = ("lock", "holders")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.holders = 0
+
+
+class KeyedLock:
+    """One ``asyncio.Lock`` per key, created on demand and dropped when nobody holds or awaits it, so idle chats
+    cost nothing."""
+
+    def __init__(self) -> None:
+        self._slots: dict[str, _Slot] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        slot = self._slots.get(key)
+        if slot is None:
+            slot = self._slots[key] = _Slot()
+        slot.holders += 1
+        try:
+            async with slot.lock:
+                yield
+        finally:
+            slot.holders -= 1
+            if slot.holders == 0:
+                del self._slots[key]
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+
+@dataclass(slots=True)
+class _Entry:
+    session: Session
+    expires: float
+
+
+class MemorySessionStore:
+    """The embedded default. No method awaits, so each runs to completion without yielding to the event loop:
+    that is what makes them atomic under asyncio without locks."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self._entries: dict[str, _Entry] = {}
+        self._by_user: dict[str, set[str]] = {}
+        self._locks = KeyedLock()
+
+    def _live(self, chat_id: str, now: float) -> _Entry | None:
+        entry = self._entries.get(chat_id)
+        if entry is not None and entry.expires <= now:
+            self._remove(chat_id)
+            return None
+        return entry
+
+    def _remove(self, chat_id: str) -> _Entry | None:
+        entry = self._entries.pop(chat_id, None)
+        if entry is not None:
+            chats = self._by_user.get(entry.session.user_id)
+            if chats is not None:
+                chats.discard(chat_id)
+                if not chats:
+                    del self._by_user[entry.session.user_id]
+        return entry
+
+    async def create(self, session: Session, now: float) -> list[str]:
+        mine = sorted((e.expires, cid) for cid in list(self._by_user.get(session.user_id, ()))
+                      if (e := self._live(cid, now)) is not None)
+        excess = max(0, len(mine) - self.limits.max_per_user + 1)
+        if len(self._entries) - excess >= self.limits.max_total:
+            self._sweep(now)
+            if len(self._entries) - excess >= self.limits.max_total:
+                raise SessionLimitReached(f"the gateway holds its maximum of {self.limits.max_total} sessions")
+        evicted = [cid for _, cid in mine[:excess]]  # least recently used first
+        for cid in evicted:
+            self._remove(cid)
+        stored = replace(session, generation_config=dict(session.generation_config),
+                         history=list(session.history))
+        self._entries[session.chat_id] = _Entry(stored, now + self.limits.ttl)
+        self._by_user.setdefault(session.user_id, set()).add(session.chat_id)
+        return evicted
+
+    async def load(self, chat_id: str, now: float) -> Session | None:
+        entry = self._live(chat_id, now)
+        if entry is None:
+            return None
+        entry.expires = now + self.limits.ttl
+        # A copy: the caller builds the next turn on it, and nothing may change here before that turn succeeds.
+        return replace(entry.session, history=list(entry.session.history))
+
+    async def save_history(self, chat_id: str, history: list[dict[str, Any]], now: float) -> bool:
+        entry = self._live(chat_id, now)
+        if entry is None:
+            return False
+        entry.session.history = list(history)
+        entry.expires = now + self.limits.ttl
+        return True
+
+    async def delete(self, chat_id: str, now: float) -> bool:
+        return self._live(chat_id, now) is not None and self._remove(chat_id) is not None
+
+    def lock(self, chat_id: str) -> AbstractAsyncContextManager[None]:
+        return self._locks.hold(chat_id)
+
+    async def count(self, now: float) -> int:
+        self._sweep(now)
+        return len(self._entries)
+
+    async def sweep(self, now: float) -> int:
+        return self._sweep(now)
+
+    def _sweep(self, now: float) -> int:
+        expired = [cid for cid, e in self._entries.items() if e.expires <= now]
+        for cid in expired:
+            self._remove(cid)
+        return len(expired)
+
+    async def close(self) -> None:
+        self._entries.clear()
+        self._by_user.clear()

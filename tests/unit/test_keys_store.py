@@ -1,0 +1,322 @@
+"""One behavioural suite for every PoolStore (memory and Redis), plus Redis's fallback when Redis fails.
+
+The Redis variant needs a Redis at 127.0.0.1:6379 (CI starts one). When it is not reachable the tests FAIL:
+a silently skipped Redis suite would let the shared-state path rot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from app.keys import MemoryPoolStore, OutcomeKind, Pick, PoolStore, RedisPoolStore
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+IDS = ["k0", "k1", "k2"]
+M = "gemini-2.5-flash"
+M2 = "gemini-2.5-pro"
+NOW = 1_000_000.0
+
+
+async def _require_redis() -> aioredis.Redis:
+    client = aioredis.from_url(REDIS_URL, decode_responses=True, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except Exception as exc:  # noqa: BLE001 - any failure means the suite cannot run
+        await client.aclose()
+        pytest.fail(f"Redis is required at {REDIS_URL} for the shared store suite: {exc!r}")
+    return client
+
+
+class Stores:
+    """Factory for stores that share one state (two replicas of the same deployment)."""
+
+    def __init__(self, kind: str, prefix: str) -> None:
+        self.kind = kind
+        self.prefix = prefix
+        self.made: list[Any] = []
+        self._memory = MemoryPoolStore()
+
+    def new(self) -> PoolStore:
+        if self.kind == "memory":
+            return self._memory  # one process: "another replica" is the same state
+        store = RedisPoolStore(REDIS_URL, prefix=self.prefix)
+        self.made.append(store)
+        return store
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def stores(request: pytest.FixtureRequest) -> AsyncIterator[Stores]:
+    prefix = f"gg:test:{uuid.uuid4().hex}:"
+    client = await _require_redis() if request.param == "redis" else None
+    factory = Stores(request.param, prefix)
+    try:
+        yield factory
+        for store in factory.made:
+            # The fallback must not have hidden a Redis failure behind a passing test.
+            assert store.redis_errors == 0 and not store.degraded
+    finally:
+        for store in factory.made:
+            await store.close()
+        if client is not None:
+            keys = [k async for k in client.scan_iter(match=prefix + "*")]
+            if keys:
+                await client.delete(*keys)
+            await client.aclose()
+
+
+@pytest.fixture
+def store(stores: Stores) -> PoolStore:
+    return stores.new()
+
+
+async def picks(store: PoolStore, n: int, model: str = M, exclude: Any = (), now: float = NOW) -> list[str | None]:
+    return [(await store.pick(IDS, model, exclude, now)).key_id for _ in range(n)]
+
+
+# -- selection ------------------------------------------------------------------------------------------------
+
+
+async def test_round_robin_is_fair(store: PoolStore) -> None:
+    assert await picks(store, 6) == ["k0", "k1", "k2", "k0", "k1", "k2"]
+
+
+async def test_each_model_has_its_own_cursor(store: PoolStore) -> None:
+    seen: dict[str, list[str | None]] = {M: [], M2: []}
+    for _ in range(6):
+        for model in (M, M2):
+            seen[model].append((await store.pick(IDS, model, (), NOW)).key_id)
+    assert seen[M] == seen[M2] == ["k0", "k1", "k2", "k0", "k1", "k2"]
+
+
+async def test_concurrent_picks_are_atomic_and_balanced(store: PoolStore) -> None:
+    results = await asyncio.gather(*(store.pick(IDS, M, (), NOW) for _ in range(30)))
+    assert Counter(p.key_id for p in results) == {"k0": 10, "k1": 10, "k2": 10}
+
+
+async def test_exclude_skips_keys(store: PoolStore) -> None:
+    assert await picks(store, 4, exclude={"k1"}) == ["k0", "k2", "k0", "k2"]
+    assert await store.pick(IDS, M, set(IDS), NOW) == Pick(None, None, False)
+
+
+async def test_no_keys(store: PoolStore) -> None:
+    assert await store.pick([], M, (), NOW) == Pick(None, None, False)
+    assert await store.wait([], M, NOW) is None
+
+
+async def test_cursor_continues_after_the_chosen_key(store: PoolStore) -> None:
+    await store.cool("k1", M, NOW + 10, "rate_limited")
+    assert await picks(store, 4) == ["k0", "k2", "k0", "k2"]
+
+
+# -- cooldowns ------------------------------------------------------------------------------------------------
+
+
+async def test_cooldown_is_per_model_and_expires(store: PoolStore) -> None:
+    await store.cool("k0", M, NOW + 30, "rate_limited: per minute")
+    assert "k0" not in await picks(store, 6)
+    assert "k0" in await picks(store, 3, model=M2)
+    later = await picks(store, 3, now=NOW + 30.001)
+    assert sorted(later) == ["k0", "k1", "k2"]
+
+
+async def test_all_cooling_reports_the_earliest_end(store: PoolStore) -> None:
+    for kid, delay in zip(IDS, (40.0, 12.5, 90.0)):
+        await store.cool(kid, M, NOW + delay, "rate_limited")
+    picked = await store.pick(IDS, M, (), NOW)
+    assert picked.key_id is None and not picked.all_disabled
+    assert picked.wait == pytest.approx(12.5)
+    # An excluded key's cooldown does not count: this request will not use it anyway.
+    assert (await store.pick(IDS, M, {"k1"}, NOW)).wait == pytest.approx(40.0)
+
+
+async def test_cool_never_shortens(store: PoolStore) -> None:
+    await store.cool("k0", M, NOW + 3600, "quota_exhausted")
+    await store.cool("k0", M, NOW + 5, "rate_limited")
+    snap = await store.snapshot(["k0"], NOW)
+    assert snap["k0"].cooldowns[M].until == pytest.approx(NOW + 3600)
+    assert snap["k0"].cooldowns[M].reason == "quota_exhausted"
+    await store.cool("k0", M, NOW + 7200, "later")
+    assert (await store.snapshot(["k0"], NOW))["k0"].cooldowns[M].until == pytest.approx(NOW + 7200)
+
+
+async def test_cool_many(store: PoolStore) -> None:
+    await store.cool_many(["k0", "k2"], M, NOW + 60, "project-wide")
+    assert await picks(store, 3) == ["k1", "k1", "k1"]
+
+
+async def test_wait(store: PoolStore) -> None:
+    assert await store.wait(IDS, M, NOW) == 0.0
+    await store.cool_many(IDS, M, NOW + 20, "rl")
+    await store.cool("k1", M, NOW + 50, "rl")
+    assert await store.wait(IDS, M, NOW) == pytest.approx(20.0)
+    await store.disable("k0", "bad", NOW)
+    await store.disable("k2", "bad", NOW)
+    assert await store.wait(IDS, M, NOW) == pytest.approx(50.0)  # disabled keys do not count
+    await store.disable("k1", "bad", NOW)
+    assert await store.wait(IDS, M, NOW) is None
+
+
+# -- disable / enable -----------------------------------------------------------------------------------------
+
+
+async def test_disable_and_enable(store: PoolStore) -> None:
+    await store.disable("k1", "API_KEY_INVALID (HTTP 400)", NOW)
+    assert "k1" not in await picks(store, 6)
+    assert "k1" not in await picks(store, 6, model=M2)
+    assert await store.disabled(IDS) == {"k1": "API_KEY_INVALID (HTTP 400)"}
+    await store.enable("k1")
+    assert await store.disabled(IDS) == {}
+    assert "k1" in await picks(store, 3)
+
+
+async def test_first_disable_reason_wins(store: PoolStore) -> None:
+    await store.disable("k0", "first", NOW)
+    await store.disable("k0", "second", NOW + 5)
+    status = (await store.snapshot(["k0"], NOW))["k0"]
+    assert (status.reason, status.disabled_at) == ("first", NOW)
+
+
+async def test_all_disabled(store: PoolStore) -> None:
+    await store.cool("k0", M, NOW + 100, "rl")
+    for kid in IDS:
+        await store.disable(kid, "API_KEY_INVALID", NOW)
+    assert await store.pick(IDS, M, (), NOW) == Pick(None, None, True)
+
+
+# -- failures and counters ------------------------------------------------------------------------------------
+
+
+async def test_failures_count_and_reset(store: PoolStore) -> None:
+    assert await store.failure("k0", "transient (HTTP 503): UNAVAILABLE", NOW) == 1
+    assert await store.failure("k0", None, NOW) == 2
+    await store.success("k0")
+    assert await store.failure("k0", None, NOW) == 1
+    await store.enable("k0")
+    assert (await store.snapshot(["k0"], NOW))["k0"].failures == 0
+    await store.success("k1")  # already zero: still fine
+    assert (await store.snapshot(["k1"], NOW))["k1"].failures == 0
+
+
+async def test_snapshot(store: PoolStore) -> None:
+    await store.success("k0")
+    await store.success("k0")
+    await store.failure("k0", "transient (HTTP 500): INTERNAL", NOW + 1)
+    await store.record("k0", OutcomeKind.CLIENT_ERROR, "client_error (HTTP 404): NOT_FOUND", NOW + 2)
+    await store.record("k1", OutcomeKind.RATE_LIMITED, None, NOW)
+    await store.cool("k1", M, NOW + 30, "rate_limited: X")
+    await store.cool("k1", M2, NOW - 1, "expired")
+    await store.disable("k2", "3 consecutive transient failures", NOW)
+    snap = await store.snapshot(IDS, NOW)
+    assert set(snap) == set(IDS)
+    k0, k1, k2 = snap["k0"], snap["k1"], snap["k2"]
+    assert k0.counters == {"requests": 4, "ok": 2, "rate_limited": 0, "quota_exhausted": 0, "key_invalid": 0,
+                           "client_error": 1, "transient": 1}
+    assert k0.failures == 1 and not k0.disabled and k0.cooldowns == {}
+    assert (k0.last_error, k0.last_error_at) == ("client_error (HTTP 404): NOT_FOUND", NOW + 2)
+    assert k1.counters["rate_limited"] == 1 and k1.last_error is None
+    assert list(k1.cooldowns) == [M]  # the expired one is not reported
+    assert k1.cooldowns[M].reason == "rate_limited: X"
+    assert k2.disabled and k2.reason == "3 consecutive transient failures" and k2.disabled_at == NOW
+
+
+# -- replicas -------------------------------------------------------------------------------------------------
+
+
+async def test_replicas_share_state(stores: Stores) -> None:
+    a, b = stores.new(), stores.new()
+    assert (await a.pick(IDS, M, (), NOW)).key_id == "k0"
+    assert (await b.pick(IDS, M, (), NOW)).key_id == "k1"  # one cursor for all replicas
+    await a.cool("k2", M, NOW + 60, "rl")
+    await a.disable("k0", "bad", NOW)
+    assert await picks(b, 3) == ["k1", "k1", "k1"]
+    assert await b.failure("k1", None, NOW) == 1
+    assert await a.failure("k1", None, NOW) == 2
+
+
+# -- Redis fallback -------------------------------------------------------------------------------------------
+
+
+async def test_redis_down_falls_back_to_memory(caplog: pytest.LogCaptureFixture) -> None:
+    store = RedisPoolStore("redis://:s3cret@127.0.0.1:1/0", prefix="gg:down:", timeout=0.2, retry_interval=60)
+    try:
+        with caplog.at_level(logging.WARNING, logger="app.keys.redis_store"):
+            assert (await store.pick(IDS, M, (), NOW)).key_id == "k0"
+            assert store.degraded and store.redis_errors == 1
+            # Within the retry interval, Redis is not even tried: no error, no delay.
+            assert (await store.pick(IDS, M, (), NOW)).key_id == "k1"
+            await store.cool("k2", M, NOW + 10, "rl")
+            await store.disable("k0", "bad", NOW)
+            assert await store.failure("k1", None, NOW) == 1
+            await store.success("k1")
+            assert (await store.pick(IDS, M, (), NOW)).key_id == "k1"
+            snap = await store.snapshot(IDS, NOW)
+            assert snap["k0"].disabled and M in snap["k2"].cooldowns
+            assert await store.wait(IDS, M, NOW) == 0.0
+            assert await store.disabled(IDS) == {"k0": "bad"}
+            assert store.redis_errors == 1
+        warnings = [r for r in caplog.records if r.name == "app.keys.redis_store"]
+        assert len(warnings) == 1  # logged once per outage
+        assert "s3cret" not in warnings[0].getMessage()
+        assert await store.ping() is False
+    finally:
+        await store.close()
+
+
+async def test_every_failed_attempt_is_counted() -> None:
+    store = RedisPoolStore("redis://127.0.0.1:1/0", prefix="gg:down:", timeout=0.2, retry_interval=0)
+    try:
+        for _ in range(3):
+            assert (await store.pick(IDS, M, (), NOW)).key_id is not None
+        assert store.redis_errors == 3
+    finally:
+        await store.close()
+
+
+class _FlakyScript:
+    """Wraps a registered script; raises a connection error while ``down`` is set."""
+
+    def __init__(self, script: Any) -> None:
+        self.script = script
+        self.down = False
+        self.calls = 0
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        if self.down:
+            raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+        return await self.script(*args, **kwargs)
+
+
+async def test_fallback_is_warm_and_redis_comes_back(caplog: pytest.LogCaptureFixture) -> None:
+    client = await _require_redis()
+    prefix = f"gg:test:{uuid.uuid4().hex}:"
+    store = RedisPoolStore(REDIS_URL, prefix=prefix, retry_interval=0)
+    flaky = _FlakyScript(store._pick_script)
+    store._pick_script = flaky  # type: ignore[assignment]
+    try:
+        await store.disable("k0", "API_KEY_INVALID", NOW)  # written to Redis and mirrored locally
+        flaky.down = True
+        with caplog.at_level(logging.WARNING, logger="app.keys.redis_store"):
+            assert (await store.pick(IDS, M, (), NOW)).key_id == "k1"  # local state knows k0 is disabled
+            assert store.degraded and store.redis_errors == 1
+            flaky.down = False
+            assert (await store.pick(IDS, M, (), NOW)).key_id in {"k1", "k2"}
+            assert not store.degraded
+        messages = [r.getMessage() for r in caplog.records if r.name == "app.keys.redis_store"]
+        assert len(messages) == 2 and "reachable again" in messages[1]
+        assert await store.ping() is True
+    finally:
+        await store.close()
+        keys = [k async for k in client.scan_iter(match=prefix + "*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
