@@ -14,11 +14,12 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from app.config import Settings, load_settings
-from app.keys import KeyManager, MemoryPoolStore, PoolStore
+from app.keys import KeyManager, MemoryPoolStore, PoolStore, SurgeDetector, key_id
 from app.observability.events import EventSink
 from app.observability.logs import setup_logging
 from app.observability.pipeline import build_event_sink
 from app.routes import openai as openai_routes
+from app.routes import admin as admin_routes
 from app.routes import native as native_routes
 from app.routes import ops as ops_routes
 from app.routes import sessions as session_routes
@@ -27,6 +28,7 @@ from app.services.chat import ChatService
 from app.services.embeddings import EmbeddingsService
 from app.services.models import ModelCatalog
 from app.services.native import NativeService
+from app.services.prober import KeyProber
 from app.services.sessions import build_sessions
 from app.services.signatures import SignatureCache
 from app.upstream import GeminiClient
@@ -42,11 +44,14 @@ class Gateway:
         self.tokens = TokenGuard(settings.allowed_tokens)
         self.store: PoolStore = self._store(settings)
         self.keys = KeyManager(settings.api_keys, self.store, max_failures=settings.max_failures,
-                               project_of=settings.key_projects or None)
+                               project_of=self._projects(settings),
+                               surge=SurgeDetector(settings.ip_limit_threshold, settings.ip_limit_window))
         self.client = GeminiClient(base_url=settings.base_url, keys=self.keys, max_retries=settings.max_retries,
                                    time_out=settings.time_out, connect_timeout=settings.connect_timeout,
                                    read_timeout=settings.read_timeout, max_wait=settings.max_wait,
-                                   connections=settings.upstream_connections)
+                                   connections=settings.upstream_connections,
+                                   max_per_key=settings.max_concurrent_per_key, probe_model=settings.probe_model)
+        self.prober = KeyProber(self.keys, self.client, interval=settings.check_interval)
         self.events: EventSink = build_event_sink(settings)
         self.signatures = SignatureCache()
         self.catalog = ModelCatalog(self.client, settings.models_cache_ttl)
@@ -60,6 +65,17 @@ class Gateway:
         self.sessions = build_sessions(self)
 
     @staticmethod
+    def _projects(settings: Settings) -> dict[str, str]:
+        """``KEY_PROJECTS`` names keys by the key itself or by its id; the pool knows only ids."""
+        known = {key_id(k): k for k in settings.api_keys}
+        out: dict[str, str] = {}
+        for name, project in settings.key_projects.items():
+            kid = name if name in known else key_id(name)
+            if kid in known:
+                out[kid] = project
+        return out
+
+    @staticmethod
     def _store(settings: Settings) -> PoolStore:
         if settings.redis_url:
             from app.keys import RedisPoolStore
@@ -70,19 +86,21 @@ class Gateway:
         await self.client.start()
         await self.events.start()
         await self.sessions.start()
+        self.prober.start()
         if not self.settings.api_keys:
             log.warning("no API keys are configured: API calls will answer 503 until API_KEYS is set")
         if not self.tokens.configured:
             log.warning("ALLOWED_TOKENS is empty: every API call will be refused with 401")
 
     async def stop(self) -> None:
+        await self.prober.stop()
         await self.sessions.stop()
         await self.events.stop()  # flushes analytics within its own time bound
         await self.client.close()
         await self.store.close()
 
     def health_extras(self) -> dict[str, Any]:
-        return {"analytics": self.events.stats()}
+        return {"analytics": self.events.stats(), "prober": self.prober.stats()}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -101,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Gemini Gateway", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.gateway = gw
     for route in [*openai_routes.routes("/v1"), *openai_routes.routes("/hf/v1"), *native_routes.routes(), *ops_routes.routes(),
+                  *admin_routes.routes(),
                   *session_routes.routes()]:
         app.router.routes.append(route)
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_allow_origins,

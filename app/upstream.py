@@ -57,17 +57,21 @@ class UpstreamStream:
     first: bytes
     key_id: str
     attempts: int
+    deadline: float
     _resp: aiohttp.ClientResponse
     _report: Callable[[Outcome], Awaitable[None]]
+    _release: Callable[[], None] | None = None
     _reported: bool = field(default=False)
 
     async def rest(self) -> AsyncIterator[bytes]:
-        """The raw bytes after ``first``, as they arrive."""
+        """The raw bytes after ``first``, as they arrive; the request's overall deadline still holds."""
         content = self._resp.content
         while True:
             chunk = await content.readany()
             if not chunk:
                 return
+            if time.monotonic() > self.deadline:
+                raise asyncio.TimeoutError("the request's overall deadline (TIME_OUT) passed mid-stream")
             yield chunk
 
     async def finish(self, outcome: Outcome) -> None:
@@ -76,11 +80,18 @@ class UpstreamStream:
             self._reported = True
             await self._report(outcome)
         self._resp.release()
+        self._free()
 
     def abort(self) -> None:
         """Drop the upstream connection without blaming the key (the client went away)."""
         self._reported = True
         self._resp.close()
+        self._free()
+
+    def _free(self) -> None:
+        if self._release is not None:
+            self._release()
+            self._release = None
 
 
 class UpstreamUnavailable(Exception):
@@ -99,7 +110,8 @@ class GeminiClient:
     """Sends Gemini REST calls on pool keys; owns the process's single connection pool."""
 
     def __init__(self, *, base_url: str, keys: KeyManager, max_retries: int, time_out: float,
-                 connect_timeout: float, read_timeout: float, max_wait: float, connections: int) -> None:
+                 connect_timeout: float, read_timeout: float, max_wait: float, connections: int,
+                 max_per_key: int = 0, probe_model: str = "gemini-2.5-flash") -> None:
         self._base = base_url.rstrip("/")
         self.keys = keys
         self._max_retries = max_retries
@@ -110,6 +122,9 @@ class GeminiClient:
         self._connections = connections
         self._session: aiohttp.ClientSession | None = None
         self._backoff = wait_random_exponential(multiplier=0.25, max=4.0)
+        self._max_per_key = max_per_key
+        self._slots: dict[str, asyncio.Semaphore] = {}
+        self._probe_model = probe_model
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=self._connections, limit_per_host=self._connections,
@@ -147,6 +162,16 @@ class GeminiClient:
         return await self._run("POST", path, model=model, body=body, query=query, headers=headers,
                                framing=framing, deadline=deadline)
 
+    async def probe(self, lease: Lease) -> Outcome:
+        """A quota-free check of one key (models.get), outside the rotation: used to bring disabled keys back."""
+        timeout = aiohttp.ClientTimeout(total=self._connect_timeout + 10.0, connect=self._connect_timeout)
+        try:
+            async with self.session.get(f"{self._base}/models/{self._probe_model}", timeout=timeout,
+                                        headers={"x-goog-api-key": lease.key}) as resp:
+                return classify(resp.status, await resp.read())
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            return classify_exception(exc)
+
     def deadline(self) -> float:
         return time.monotonic() + self._time_out
 
@@ -177,19 +202,35 @@ class GeminiClient:
                     attempts += 1
                     lease = await self._lease(model, tried, deadline)
                     tried.add(lease.key_id)
+                    release = await self._take_slot(lease.key_id) if self._max_per_key else None
                     try:
-                        return await self._attempt(method, url, lease, model=model, body=body,
-                                                   headers=headers, framing=framing, deadline=deadline,
-                                                   attempts=attempts)
+                        result = await self._attempt(method, url, lease, model=model, body=body,
+                                                     headers=headers, framing=framing, deadline=deadline,
+                                                     attempts=attempts)
+                        if isinstance(result, UpstreamStream) and release is not None:
+                            result._release, release = release, None  # held until the stream ends
+                        return result
                     except _Retry as exc:
                         last = exc
                         raise
+                    finally:
+                        if release is not None:
+                            release()
         except _Retry as exc:
             last = exc
         if last is not None and last.response is not None:
             return last.response  # the upstream's own last word, honestly reported
         reason = last.outcome.reason if last is not None else "deadline"
         raise UpstreamUnavailable(f"the upstream did not answer after {attempts} attempt(s) ({reason})")
+
+    async def _take_slot(self, key_id: str) -> Callable[[], None]:
+        """Bound concurrent upstream requests per key (``MAX_CONCURRENT_PER_KEY``) so a burst queues here
+        instead of piling onto one key."""
+        slot = self._slots.get(key_id)
+        if slot is None:
+            slot = self._slots[key_id] = asyncio.Semaphore(self._max_per_key)
+        await slot.acquire()
+        return slot.release
 
     async def _lease(self, model: str, tried: set[str], deadline: float) -> Lease:
         """The next eligible key, preferring one not tried yet; waits for a cooldown within ``MAX_WAIT``."""
@@ -237,7 +278,8 @@ class GeminiClient:
                 if outcome.kind is OutcomeKind.OK or not outcome.retryable():
                     return result
                 raise _Retry(outcome, result)
-            return await self._commit(resp, lease, model=model, framing=framing, attempts=attempts)
+            return await self._commit(resp, lease, model=model, framing=framing, attempts=attempts,
+                                      deadline=deadline)
         except asyncio.CancelledError:
             resp.close()
             raise
@@ -251,7 +293,7 @@ class GeminiClient:
                 resp.release()
 
     async def _commit(self, resp: aiohttp.ClientResponse, lease: Lease, *, model: str, framing: Framing,
-                      attempts: int) -> UpstreamStream | UpstreamResponse:
+                      attempts: int, deadline: float) -> UpstreamStream | UpstreamResponse:
         """Read until the first event; an error or an empty stream before it is retried on another key."""
         decoder: SSEDecoder | JSONArrayDecoder = SSEDecoder() if framing == "sse" else JSONArrayDecoder()
         seen = bytearray()
@@ -285,7 +327,7 @@ class GeminiClient:
             await self.keys.report(lease, model, outcome)
 
         return UpstreamStream(resp.headers.get("content-type", "text/event-stream"), bytes(seen),
-                              lease.key_id, attempts, resp, report)
+                              lease.key_id, attempts, deadline, resp, report)
 
 
 def _embedded_error(event: bytes) -> tuple[int, bytes]:

@@ -10,6 +10,7 @@ from .ids import key_id, scrub
 from .manager import KeyManager, Lease, NoKeyAvailable, UnknownKey
 from .quota_time import next_pacific_midnight
 from .redis_store import RedisPoolStore
+from .surge import SurgeDetector
 from .store import Cooldown, KeyStatus, MemoryPoolStore, Pick, PoolStore
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "Pick",
     "PoolStore",
     "RedisPoolStore",
+    "SurgeDetector",
     "UnknownKey",
     "classify",
     "classify_exception",

@@ -34,6 +34,7 @@ from typing import Any
 from .classify import Outcome, OutcomeKind
 from .ids import key_id as make_key_id
 from .quota_time import next_pacific_midnight
+from .surge import SurgeDetector
 from .store import Pick, PoolStore
 
 __all__ = ["KeyManager", "Lease", "NoKeyAvailable", "UnknownKey"]
@@ -98,8 +99,10 @@ class KeyManager:
         max_failures: int = 3,
         clock: Callable[[], float] = time.time,
         project_of: Mapping[str, str] | None = None,
+        surge: SurgeDetector | None = None,
     ) -> None:
         self._store = store
+        self.surge = surge or SurgeDetector()
         self._max_failures = max(1, max_failures)
         self._clock = clock
         self._project_of: dict[str, str] = dict(project_of or {})
@@ -180,6 +183,14 @@ class KeyManager:
         ids = self._ids
         if not ids:
             raise NoKeyAvailable("no API keys are configured", no_keys=True)
+        if self.surge.pause_until:
+            paused = self.surge.paused_for(model, self._clock())
+            # Only the pause holds back a key that could serve now; otherwise the usual answer says why.
+            if paused is not None and await self.wait_time(model) == 0.0:
+                raise NoKeyAvailable(
+                    f"several API keys were rate-limited at once for model '{model}' (an IP- or project-wide "
+                    f"limit): the pool is backing off; retry in {math.ceil(paused)} s",
+                    retry_after=float(math.ceil(paused)))
         picked = await self._store.pick(ids, model, exclude, self._clock())
         kid = picked.key_id
         if kid is not None:
@@ -197,6 +208,7 @@ class KeyManager:
         if kind is _OK:
             if self._rl_streak:
                 self._rl_streak.pop((kid, model), None)
+                self.surge.ok(model)
             await self._store.success(kid)
             return
         now = self._clock()
@@ -214,6 +226,10 @@ class KeyManager:
             return
         await self._store.record(kid, kind, error, now)
         if kind is _RATE_LIMITED:
+            pause = self.surge.rate_limited(kid, model, now)
+            if pause is not None:
+                log.warning("%s keys rate-limited within a short window for %s: pausing the pool for %.1f s",
+                            "several", model, pause)
             delay = self._rate_limit_delay(kid, model, outcome.retry_after)
             await self._store.cool_many(self._groups.get(kid, (kid,)), model, now + delay,
                                         f"rate_limited: {outcome.reason or 'HTTP 429'}")

@@ -20,6 +20,7 @@ from app.keys import (
     OutcomeKind,
     PoolStore,
     RedisPoolStore,
+    SurgeDetector,
     UnknownKey,
     key_id,
 )
@@ -334,3 +335,22 @@ async def test_503_never_disables_a_key(store):
         await manager.report(lease, "gemini-2.5-flash", OVERLOADED)
     snap = await manager.snapshot()
     assert snap[0]["state"] == "active" and snap[0]["failures"] == 0
+
+
+async def test_surge_of_429s_pauses_the_pool(store):
+    keys = [f"ok-surge-key-{i}-aaaaaaaa" for i in range(5)]
+    now = [1_000_000.0]
+    manager = KeyManager(keys, store, clock=lambda: now[0], surge=SurgeDetector(threshold=3, window=10.0))
+    limited = Outcome(OutcomeKind.RATE_LIMITED, 429, 2.0, "GenerateRequestsPerMinutePerProjectPerModel")
+    for _ in range(3):
+        lease = await manager.acquire("gemini-2.5-flash")
+        await manager.report(lease, "gemini-2.5-flash", limited)
+    # Two keys were never tried, yet the pool backs off as a whole instead of spending them on certain 429s.
+    with pytest.raises(NoKeyAvailable) as info:
+        await manager.acquire("gemini-2.5-flash")
+    assert info.value.retry_after is not None and "backing off" in info.value.message
+    assert (await manager.acquire("gemini-2.5-pro")).key_id  # other models are not paused
+    now[0] += 3.0
+    assert (await manager.acquire("gemini-2.5-flash")).key_id not in {None}
+    snap = await manager.snapshot()
+    assert not any(entry["state"] == "disabled" for entry in snap)
