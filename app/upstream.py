@@ -218,6 +218,10 @@ class GeminiClient:
                             release()
         except _Retry as exc:
             last = exc
+        if last is not None and last.outcome.kind is OutcomeKind.KEY_INVALID:
+            # Passing this on would tell the client its own credentials are bad: they are not.
+            raise UpstreamUnavailable(f"the upstream rejected every API key tried ({attempts} attempt(s), "
+                                      f"last: {last.outcome.reason or last.outcome.status})")
         if last is not None and last.response is not None:
             return last.response  # the upstream's own last word, honestly reported
         reason = last.outcome.reason if last is not None else "deadline"

@@ -22,6 +22,7 @@ same parts. Decisions:
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 from typing import Any
 
 import orjson
@@ -37,6 +38,7 @@ __all__ = [
     "logprobs_from_gemini",
     "map_finish_reason",
     "native_reason",
+    "output_image",
     "tool_call",
 ]
 
@@ -66,7 +68,8 @@ def native_reason(reason: Any) -> str | None:
 def _blocked_categories(ratings: Any) -> list[str]:
     if not isinstance(ratings, list):
         return []
-    return [str(r.get("category")) for r in ratings if isinstance(r, dict) and r.get("blocked") and r.get("category")]
+    return [str(r.get("category")) for r in ratings
+            if isinstance(r, dict) and r.get("blocked") and r.get("category")]
 
 
 def finish_refusal(candidate: dict[str, Any]) -> str:
@@ -112,6 +115,15 @@ def tool_call(call: dict[str, Any], signature: str | None, used_ids: set[str]) -
     return out
 
 
+def output_image(part: dict[str, Any]) -> dict[str, Any] | None:
+    """An ``images`` entry (data URL) for a generated image part, else None."""
+    blob = part.get("inlineData")
+    if not isinstance(blob, dict) or not str(blob.get("mimeType", "")).startswith("image/"):
+        return None
+    url = f"data:{blob['mimeType']};base64,{blob.get('data', '')}"
+    return {"type": "image_url", "image_url": {"url": url}}
+
+
 class TextTail:
     """Formats code-execution parts as fenced blocks that start on their own line, across chunks too."""
 
@@ -148,7 +160,7 @@ def _set_path(target: dict[str, Any], path: str, value: Any, append: bool) -> No
     if not keys:
         return
     node: Any = target
-    for key, nxt in zip(keys, keys[1:]):
+    for key, nxt in pairwise(keys):
         empty: Any = [] if isinstance(nxt, int) else {}
         if isinstance(key, int):
             while len(node) <= key:

@@ -27,7 +27,8 @@ from app.openai.messages import translate_messages
 from app.openai.parts import media_urls
 from app.openai.tools import function_declarations, tool_config
 
-__all__ = ["DROPPED_FIELDS", "KNOWN_FIELDS", "ChatRequest", "media_urls", "parse_chat_request", "tool_call_ids"]
+__all__ = ["DROPPED_FIELDS", "KNOWN_FIELDS", "ChatRequest", "media_urls", "parse_chat_request",
+           "tool_call_ids"]
 
 SEARCH_SUFFIX = "-search"
 
@@ -41,9 +42,9 @@ DROPPED_FIELDS: tuple[str, ...] = (
 # Fields this module translates.
 KNOWN_FIELDS: frozenset[str] = frozenset({
     "model", "messages", "stream", "stream_options", "n", "temperature", "top_p", "top_k", "max_tokens",
-    "max_completion_tokens", "stop", "seed", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs",
-    "response_format", "modalities", "reasoning_effort", "tools", "tool_choice", "functions", "function_call",
-    "extra_body", "google",
+    "max_completion_tokens", "stop", "seed", "presence_penalty", "frequency_penalty", "logprobs",
+    "top_logprobs", "response_format", "modalities", "reasoning_effort", "tools", "tool_choice", "functions",
+    "function_call", "extra_body", "google",
 })
 
 
@@ -107,8 +108,8 @@ def parse_chat_request(payload: Any, *, search_models: Collection[str] = (), cod
     :mod:`app.openai.parts`, :mod:`app.openai.tools`, :mod:`app.openai.generation`)."""
     if not isinstance(payload, Mapping):
         raise RequestError("the request body must be a JSON object")
-    requested = payload.get("model")
-    model, search = _upstream_model(bare_model(requested), search_models)
+    model, search = _upstream_model(bare_model(payload.get("model")), search_models)
+    requested: str = payload["model"]  # validated by bare_model
     stream = _flag(payload, "stream")
     n = _n(payload)
     user = payload.get("user")
@@ -144,7 +145,8 @@ def parse_chat_request(payload: Any, *, search_models: Collection[str] = (), cod
 
     ignored = tuple(k for k in payload if k not in KNOWN_FIELDS and k not in DROPPED_FIELDS)
     return ChatRequest(model=model, requested_model=requested, body=body, stream=stream,
-                       include_usage=stream and _include_usage(payload), n=n, user=user, ignored_fields=ignored)
+                       include_usage=stream and _include_usage(payload), n=n, user=user,
+                       ignored_fields=ignored)
 
 
 def tool_call_ids(payload: Any) -> list[str]:

@@ -8,8 +8,8 @@ OpenAI tokenizer mean nothing to it.
 
 Gemini returns no token usage for embeddings, so ``usage`` is an estimate: ceil(characters / 4) per input,
 the usual rule of thumb for English text (documented as an estimate; 0 when the texts are not supplied).
-Gemini accepts at most :data:`MAX_BATCH` requests per call; :func:`split_batch` / :func:`merge_batches` let the
-service fan a larger input out and back in.
+Gemini accepts at most :data:`MAX_BATCH` requests per call; :func:`split_batch` / :func:`merge_batches` let
+the service fan a larger input out and back in.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from typing import Any
 from app.openai.errors import RequestError
 from app.openai.families import bare_model
 
-__all__ = ["MAX_BATCH", "embeddings_from_gemini", "estimate_tokens", "merge_batches", "parse_embeddings_request",
-           "split_batch"]
+__all__ = ["MAX_BATCH", "embeddings_from_gemini", "estimate_tokens", "merge_batches",
+           "parse_embeddings_request", "split_batch"]
 
 MAX_BATCH = 100
 _TASK_TYPES = frozenset({
@@ -37,8 +37,10 @@ def _inputs(value: Any) -> list[str]:
     if isinstance(value, str):
         texts = [value]
     elif isinstance(value, list) and value:
-        if all(isinstance(v, int) and not isinstance(v, bool) for v in value) or any(isinstance(v, list) for v in value):
-            raise RequestError("token-array inputs are not supported by Gemini embeddings; send strings", "input")
+        tokens = all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        if tokens or any(isinstance(v, list) for v in value):
+            raise RequestError("token-array inputs are not supported by Gemini embeddings; send strings",
+                               "input")
         texts = value
     else:
         raise RequestError("input must be a non-empty string or array of strings", "input")
@@ -46,7 +48,8 @@ def _inputs(value: Any) -> list[str]:
         if not isinstance(text, str):
             raise RequestError("every input must be a string", f"input[{i}]")
         if not text:
-            raise RequestError("inputs must not be empty strings", f"input[{i}]" if len(texts) > 1 else "input")
+            raise RequestError("inputs must not be empty strings",
+                               f"input[{i}]" if len(texts) > 1 else "input")
     return texts
 
 
@@ -69,14 +72,15 @@ def parse_embeddings_request(payload: Any) -> tuple[str, dict[str, Any], str, st
     """(upstream model, batchEmbedContents body, encoding_format, requested model) for an OpenAI body."""
     if not isinstance(payload, Mapping):
         raise RequestError("the request body must be a JSON object")
-    requested = payload.get("model")
-    model = bare_model(requested)
+    model = bare_model(payload.get("model"))
+    requested: str = payload["model"]  # validated by bare_model
     texts = _inputs(payload.get("input"))
     encoding = payload.get("encoding_format") or "float"
-    if encoding not in ("float", "base64"):
+    if not isinstance(encoding, str) or encoding not in ("float", "base64"):
         raise RequestError("encoding_format must be 'float' or 'base64'", "encoding_format")
     dimensions = payload.get("dimensions")
-    if dimensions is not None and (isinstance(dimensions, bool) or not isinstance(dimensions, int) or dimensions < 1):
+    if dimensions is not None and (isinstance(dimensions, bool) or not isinstance(dimensions, int)
+                                   or dimensions < 1):
         raise RequestError("dimensions must be a positive integer", "dimensions")
     task = _task_type(payload)
     name = f"models/{model}"

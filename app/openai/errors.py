@@ -1,4 +1,4 @@
-"""Errors on the OpenAI surface: requests refused before any upstream call, and Google errors in OpenAI's shape.
+"""Errors on the OpenAI surface: requests refused before any upstream call; Google errors in OpenAI's shape.
 
 OpenAI clients (the SDKs, LangChain, chat UIs) branch on ``error.type``/``error.code`` and on the HTTP status,
 so a Google ``{"error": {"code", "message", "status", "details"}}`` (sometimes wrapped in a one-element array,
@@ -23,13 +23,14 @@ __all__ = [
 
 
 class RequestError(Exception):
-    """A request the gateway refuses before any upstream call (HTTP ``status``, OpenAI ``invalid_request_error``).
+    """A request the gateway refuses before any upstream call (``status``, OpenAI ``invalid_request_error``).
 
-    ``param`` names the offending field the way OpenAI does (``"messages[2].content"``, ``"temperature"``) so a
-    client can see which part of its payload to fix; ``str(exc)`` is the human message.
+    ``param`` names the offending field the way OpenAI does (``"messages[2].content"``, ``"temperature"``) so
+    a client can see which part of its payload to fix; ``str(exc)`` is the human message.
     """
 
-    def __init__(self, message: str, param: str | None = None, code: str | None = None, status: int = 400) -> None:
+    def __init__(self, message: str, param: str | None = None, code: str | None = None,
+                 status: int = 400) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
@@ -42,10 +43,10 @@ class RequestError(Exception):
 
 
 class UpstreamStreamError(Exception):
-    """A stream that already answered 200 failed: a mid-stream ``{"error": …}`` chunk or an end without finish.
+    """A stream that already answered 200 failed: a mid-stream ``{"error": …}`` chunk, or no finish at all.
 
-    ``body`` is the *Google-shaped* error (``{"error": {"code", "message", "status"}}``) so the caller can feed
-    it to the key classifier and to :func:`gemini_error_to_openai` exactly like a non-stream upstream error.
+    ``body`` is the *Google-shaped* error (``{"error": {"code", "message", "status"}}``) so the caller can
+    feed it to the key classifier and to :func:`gemini_error_to_openai` like a non-stream upstream error.
     """
 
     def __init__(self, status: int, body: dict[str, Any]) -> None:
@@ -132,7 +133,7 @@ _UNKNOWN_NAME_RE = re.compile(r'Unknown name "([^"]+)"')
 
 
 def _param(error: dict[str, Any]) -> str | None:
-    """The field a Google BadRequest blames: ``fieldViolations[].field``, else the name in "Unknown name …"."""
+    """The field a Google BadRequest blames: ``fieldViolations[].field``, else the "Unknown name" in it."""
     for detail in _details(error, "BadRequest"):
         for violation in detail.get("fieldViolations") or []:
             if not isinstance(violation, dict):
@@ -145,14 +146,16 @@ def _param(error: dict[str, Any]) -> str | None:
     return None
 
 
-def gemini_error_to_openai(status: int, body: bytes | dict[str, Any] | list[Any] | None) -> tuple[int, dict[str, Any]]:
+def gemini_error_to_openai(status: int,
+                           body: bytes | dict[str, Any] | list[Any] | None) -> tuple[int, dict[str, Any]]:
     """Map a Google error (HTTP ``status`` + body, array-wrapped or not) to (status, OpenAI error body).
 
     The HTTP status is kept except for two cases where OpenAI clients need a different signal: a bad *pool*
-    key (400 ``API_KEY_INVALID``) becomes 401 ``authentication_error`` (reference §5.6), and a mid-stream error
-    (status < 400) takes the status from the error's own ``code``. A per-day quota 429 gets code
+    key (400 ``API_KEY_INVALID``) becomes 401 ``authentication_error`` (reference §5.6), and a mid-stream
+    error (status < 400) takes the status from the error's own ``code``. A per-day quota 429 gets code
     ``insufficient_quota`` (what OpenAI sends when retrying soon is pointless); per-minute gets
-    ``rate_limit_exceeded``. Gemini's ``status`` (``INVALID_ARGUMENT`` …) is the code when nothing better fits.
+    ``rate_limit_exceeded``. Gemini's ``status`` (``INVALID_ARGUMENT`` …) is the code when nothing better
+    fits.
     """
     error, raw_text = _decode(body)
     code_in_body = error.get("code")

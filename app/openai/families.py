@@ -13,7 +13,7 @@ import re
 
 from app.openai.errors import RequestError
 
-__all__ = ["bare_model", "is_gemini25", "is_gemini3", "is_pro"]
+__all__ = ["bare_model", "is_gemini3", "is_gemini25", "is_pro"]
 
 _MODEL_RE = re.compile(r"(?:models/)?([A-Za-z0-9._-]+)")
 _LATEST_ALIASES = frozenset({"gemini-flash-latest", "gemini-flash-lite-latest", "gemini-pro-latest"})
@@ -22,7 +22,8 @@ _LATEST_ALIASES = frozenset({"gemini-flash-latest", "gemini-flash-lite-latest", 
 def bare_model(value: object, param: str = "model") -> str:
     """The bare Gemini model id (``models/`` prefix removed); RequestError when missing or unsafe."""
     if not isinstance(value, str) or not value:
-        raise RequestError("you must provide a model parameter", param, "missing_model" if value is None else None)
+        raise RequestError("you must provide a model parameter", param,
+                           "missing_model" if value is None else None)
     match = _MODEL_RE.fullmatch(value)
     if match is None:
         raise RequestError(f"invalid model name {value[:100]!r}: only letters, digits, '.', '_' and '-' are "

@@ -1,7 +1,7 @@
 """Sampling, output-format and thinking parameters -> Gemini ``generationConfig`` (+ safety, cache).
 
-``reasoning_effort`` follows **Google's own OpenAI-compatibility table** (reference §3.2), so a client gets the
-same thinking depth through the gateway as through ``/v1beta/openai``:
+``reasoning_effort`` follows **Google's own OpenAI-compatibility table** (reference §3.2), so a client gets
+the same thinking depth through the gateway as through ``/v1beta/openai``:
 
 =========  =======================  ============================  ==============================
 effort     Gemini 2.5 thinkingBudget  Gemini 3 Pro thinkingLevel   Gemini 3 Flash/Flash-Lite level
@@ -43,7 +43,8 @@ SKIP_LEVELS = ("minimal", "low", "medium", "high")
 def thinking_for_effort(model: str, effort: Any) -> dict[str, Any] | None:
     """thinkingConfig for ``reasoning_effort`` on ``model`` (table in the module docstring)."""
     if not isinstance(effort, str) or effort.lower() not in (*_BUDGETS, "xhigh"):
-        raise RequestError("reasoning_effort must be one of none, minimal, low, medium, high", "reasoning_effort")
+        raise RequestError("reasoning_effort must be one of none, minimal, low, medium, high",
+                           "reasoning_effort")
     effort = effort.lower()
     effort = "high" if effort == "xhigh" else effort
     if is_gemini3(model):
@@ -183,7 +184,8 @@ def _first(mapping: Mapping[str, Any], *keys: str) -> Any:
 
 
 def _google_block(payload: Mapping[str, Any]) -> tuple[Mapping[str, Any], str] | None:
-    """The Gemini-only knobs: ``extra_body.google`` (Google's documented wire shape) or top-level ``google``."""
+    """The Gemini-only knobs: ``extra_body.google`` (Google's documented wire shape) or top-level
+    ``google`` (what some clients send)."""
     extra = payload.get("extra_body")
     if isinstance(extra, Mapping) and extra.get("google") is not None:
         block, prefix = extra["google"], "extra_body.google"
@@ -196,7 +198,8 @@ def _google_block(payload: Mapping[str, Any]) -> tuple[Mapping[str, Any], str] |
     return block, prefix
 
 
-def google_extras(payload: Mapping[str, Any], model: str, config: dict[str, Any], body: dict[str, Any]) -> None:
+def google_extras(payload: Mapping[str, Any], model: str, config: dict[str, Any],
+                  body: dict[str, Any]) -> None:
     """Apply ``reasoning_effort`` and the ``google`` block: thinkingConfig, safetySettings, cachedContent."""
     effort = payload.get("reasoning_effort")
     thinking: dict[str, Any] = {}
@@ -241,7 +244,8 @@ def google_extras(payload: Mapping[str, Any], model: str, config: dict[str, Any]
         cached = _first(block, "cached_content", "cachedContent")
         if cached is not None:
             if not isinstance(cached, str) or not cached:
-                raise RequestError("cached_content must be a cachedContents/… name", f"{prefix}.cached_content")
+                raise RequestError("cached_content must be a cachedContents/… name",
+                                   f"{prefix}.cached_content")
             body["cachedContent"] = cached
     if thinking:
         config["thinkingConfig"] = thinking

@@ -13,10 +13,10 @@ Rules and why:
 * Tool results are matched to the earlier assistant call by ``tool_call_id`` (that is where the function
   name, which OpenAI does not repeat, comes from); an unmatched id is a client bug and is refused.
 * Thought signatures (Gemini 3) are re-attached to replayed ``functionCall`` parts: from the tool call's
-  ``extra_content.google.thought_signature`` (Google's compat shape), else from ``signatures`` (what the gateway
-  remembered when it produced the call). A Gemini 3 model turn whose calls have none gets the documented
-  ``skip_thought_signature_validator`` on its first call, so history from clients that drop unknown fields
-  still works.
+  ``extra_content.google.thought_signature`` (Google's compat shape), else from ``signatures`` (what the
+  gateway remembered when it produced the call). A Gemini 3 model turn whose calls have none gets the
+  documented ``skip_thought_signature_validator`` on its first call, so history from clients that drop
+  unknown fields still works.
 """
 
 from __future__ import annotations
@@ -127,7 +127,8 @@ class _Builder:
         call_id = call.get("id")
         if call_id is not None and not isinstance(call_id, str):
             raise RequestError("tool call id must be a string", f"{param}.id")
-        fc: dict[str, Any] = {"name": name, "args": _arguments(function.get("arguments"), f"{param}.function.arguments")}
+        args = _arguments(function.get("arguments"), f"{param}.function.arguments")
+        fc: dict[str, Any] = {"name": name, "args": args}
         forward = forwardable_id(call_id)
         if forward:
             fc["id"] = forward
@@ -141,8 +142,8 @@ class _Builder:
     def answer(self, call_id: str, param: str) -> _Call:
         candidates = self.calls.get(call_id)
         if not candidates:
-            raise RequestError(f"tool message with tool_call_id {call_id[:80]!r} matches no earlier assistant "
-                               "tool call", param)
+            raise RequestError(f"tool message with tool_call_id {call_id[:80]!r} matches no earlier "
+                               "assistant tool call", param)
         for candidate in candidates:
             if not candidate.answered:
                 candidate.answered = True
@@ -176,9 +177,10 @@ def _tool_result(builder: _Builder, message: Mapping[str, Any], where: str, role
         call = builder.answer(call_id, f"{where}.tool_call_id")
         name, forward = call.name, call.forward_id
     else:  # legacy role "function": matched by name, never had an id
-        name = message.get("name")
-        if not isinstance(name, str) or not name:
+        legacy_name = message.get("name")
+        if not isinstance(legacy_name, str) or not legacy_name:
             raise RequestError("function messages need the function name", f"{where}.name")
+        name = legacy_name
         forward = None
     response: dict[str, Any] = {"name": name, "response": _tool_response(text)}
     if forward:
@@ -196,8 +198,9 @@ def _apply_skip_signatures(contents: list[dict[str, Any]]) -> None:
 
 
 def translate_messages(messages: Any, *, model: str, fetched_media: Mapping[str, tuple[str, str]] | None,
-                       signatures: Mapping[str, str] | None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """(contents, systemInstruction or None) for an OpenAI ``messages`` array; RequestError names the field."""
+                       signatures: Mapping[str, str] | None,
+                       ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """(contents, systemInstruction or None) for OpenAI ``messages``; a RequestError names the field."""
     if not isinstance(messages, list) or not messages:
         raise RequestError("messages must be a non-empty array", "messages")
     builder = _Builder(signatures)

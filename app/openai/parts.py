@@ -92,9 +92,9 @@ def _url_part(url: str, param: str, fetched: Mapping[str, tuple[str, str]] | Non
         return {"inlineData": {"mimeType": mime, "data": data}}
     if url.startswith(("http://", "https://", "gs://")):
         file_data: dict[str, Any] = {"fileUri": url}
-        mime = guess_mime(url) or default_mime
-        if mime and not _read_natively(url):
-            file_data["mimeType"] = mime
+        guessed = guess_mime(url) or default_mime
+        if guessed and not _read_natively(url):
+            file_data["mimeType"] = guessed
         return {"fileData": file_data}
     raise RequestError(f"unsupported URL scheme in {url[:40]!r}: use a data: or http(s) URL", param)
 
@@ -123,7 +123,8 @@ def _file_part(part: Mapping[str, Any], param: str) -> dict[str, Any]:
         if file_data.startswith("data:"):
             mime, data = parse_data_url(file_data, f"{param}.file.file_data")
         else:  # bare base64, as OpenAI's reference describes the field
-            mime, data = declared or (guess_mime(filename) if filename else None) or "application/pdf", file_data
+            mime = declared or (guess_mime(filename) if filename else None) or "application/pdf"
+            data = file_data
         return {"inlineData": {"mimeType": mime, "data": data}}
     if isinstance(file_id, str) and file_id:
         if file_id.startswith("files/"):
@@ -131,11 +132,12 @@ def _file_part(part: Mapping[str, Any], param: str) -> dict[str, Any]:
         elif file_id.startswith(("https://", "http://", "gs://")):
             uri = file_id
         else:
-            raise RequestError("file_id must be a Gemini Files API name ('files/…') or URI", f"{param}.file.file_id")
+            raise RequestError("file_id must be a Gemini Files API name ('files/…') or URI",
+                               f"{param}.file.file_id")
         file_ref: dict[str, Any] = {"fileUri": uri}
-        mime = declared or (guess_mime(filename) if filename else None)
-        if mime:
-            file_ref["mimeType"] = mime
+        known = declared or (guess_mime(filename) if filename else None)
+        if known:
+            file_ref["mimeType"] = known
         return {"fileData": file_ref}
     raise RequestError("file needs file_data (a data URL) or file_id", f"{param}.file")
 
@@ -180,8 +182,8 @@ def content_parts(content: Any, param: str, *, fetched: Mapping[str, tuple[str, 
         elif kind == "file":
             parts.append(_file_part(part, where))
         else:
-            raise RequestError(f"unsupported content part type {kind!r}; use text, image_url, input_audio or file",
-                               f"{where}.type")
+            raise RequestError(f"unsupported content part type {kind!r}; use text, image_url, input_audio "
+                               "or file", f"{where}.type")
     return parts
 
 

@@ -4,9 +4,9 @@ The translator never raises on odd-but-real shapes (reference §1.5): missing ``
 ``content`` without ``parts`` (MAX_TOKENS after thinking ate the budget), ``content: {}`` (SAFETY), missing
 ``index``. Decisions on content:
 
-* ``message.content``: the joined non-thought text; ``None`` when the answer is only tool calls or was filtered
-  without any text; ``""`` otherwise when there is no text (e.g. MAX_TOKENS spent on thinking — what OpenAI's
-  own reasoning models return in that case).
+* ``message.content``: the joined non-thought text; ``None`` when the answer is only tool calls or was
+  filtered without any text; ``""`` otherwise when there is no text (e.g. MAX_TOKENS spent on thinking —
+  what OpenAI's own reasoning models return in that case).
 * ``message.reasoning_content``: the joined thought-summary text, only when Gemini sent thought parts.
 * A prompt block (no candidates + ``promptFeedback.blockReason``) is one choice with ``content: None``,
   ``finish_reason: content_filter`` and the reason in ``message.refusal``.
@@ -27,6 +27,7 @@ from app.openai.candidates import (
     logprobs_from_gemini,
     map_finish_reason,
     native_reason,
+    output_image,
     tool_call,
 )
 from app.openai.stream import StreamTranslator, assemble_stream
@@ -58,10 +59,8 @@ def _choice(candidate: dict[str, Any], position: int, used_ids: set[str],
                 part["text"] if part.get("thought") else tail.text(part["text"]))
         elif "executableCode" in part or "codeExecutionResult" in part:
             texts.append(tail.code(part))
-        elif isinstance(part.get("inlineData"), dict) and str(part["inlineData"].get("mimeType", "")).startswith("image/"):
-            blob = part["inlineData"]
-            images.append({"type": "image_url",
-                           "image_url": {"url": f"data:{blob['mimeType']};base64,{blob.get('data', '')}"}})
+        elif (image := output_image(part)) is not None:
+            images.append(image)
     for call, signature in assembler.flush():
         calls.append(tool_call(call, signature, used_ids))
         if signature:
@@ -110,7 +109,8 @@ def completion_from_gemini(resp: dict[str, Any], *, model: str, created: int,
             if isinstance(candidate, dict):
                 choices.append(_choice(candidate, position, used_ids, signatures))
     if not choices:
-        feedback = resp.get("promptFeedback") if isinstance(resp.get("promptFeedback"), dict) else {}
+        raw_feedback = resp.get("promptFeedback")
+        feedback: dict[str, Any] = raw_feedback if isinstance(raw_feedback, dict) else {}
         blocked = bool(feedback.get("blockReason"))
         choice: dict[str, Any] = {
             "index": 0,

@@ -26,6 +26,7 @@ from app.openai.candidates import (
     logprobs_from_gemini,
     map_finish_reason,
     native_reason,
+    output_image,
     tool_call,
 )
 from app.openai.errors import UpstreamStreamError
@@ -98,13 +99,17 @@ class StreamTranslator:
 
     # -- translation ----------------------------------------------------------------------------------------
 
-    def _chunk(self, index: int, delta: dict[str, Any], finish: str | None, extra: dict[str, Any] | None = None,
-               logprobs: dict[str, Any] | None = None) -> dict[str, Any]:
-        choice: dict[str, Any] = {"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish}
+    def _envelope(self, choices: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"id": self._id, "object": "chat.completion.chunk", "created": self._created,
+                "model": self._model, "choices": choices}
+
+    def _chunk(self, index: int, delta: dict[str, Any], finish: str | None,
+               extra: dict[str, Any] | None = None, logprobs: dict[str, Any] | None = None) -> dict[str, Any]:
+        choice: dict[str, Any] = {"index": index, "delta": delta, "logprobs": logprobs,
+                                  "finish_reason": finish}
         if extra:
             choice.update(extra)
-        return {"id": self._id, "object": "chat.completion.chunk", "created": self._created, "model": self._model,
-                "choices": [choice]}
+        return self._envelope([choice])
 
     def feed(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
         """OpenAI chunks for one Gemini chunk (possibly none, e.g. an empty keep-alive text part)."""
@@ -139,7 +144,8 @@ class StreamTranslator:
         state.finish = "content_filter"
         delta = {"role": "assistant", "content": None, "refusal": block_refusal(feedback)}
         state.started = True
-        return [self._chunk(0, delta, "content_filter", {"native_finish_reason": str(feedback["blockReason"])})]
+        native = {"native_finish_reason": str(feedback["blockReason"])}
+        return [self._chunk(0, delta, "content_filter", native)]
 
     def _candidate(self, candidate: dict[str, Any], position: int) -> dict[str, Any] | None:
         index = candidate.get("index")
@@ -167,10 +173,8 @@ class StreamTranslator:
                         texts.append(state.tail.text(part["text"]))
             elif "executableCode" in part or "codeExecutionResult" in part:
                 texts.append(state.tail.code(part))
-            elif isinstance(part.get("inlineData"), dict) and str(part["inlineData"].get("mimeType", "")).startswith("image/"):
-                blob = part["inlineData"]
-                images.append({"type": "image_url",
-                               "image_url": {"url": f"data:{blob['mimeType']};base64,{blob.get('data', '')}"}})
+            elif (image := output_image(part)) is not None:
+                images.append(image)
         reason = candidate.get("finishReason")
         if reason:
             for call, signature in state.calls.flush():
@@ -218,8 +222,7 @@ class StreamTranslator:
             raise _failure(NO_FINISH_MESSAGE)
         if not self._include_usage:
             return []
-        return [{"id": self._id, "object": "chat.completion.chunk", "created": self._created, "model": self._model,
-                 "choices": [], "usage": self._usage or zero_usage()}]
+        return [{**self._envelope([]), "usage": self._usage or zero_usage()}]
 
 
 def _merge_part(parts: list[dict[str, Any]], part: dict[str, Any]) -> None:
@@ -239,6 +242,9 @@ def _merge_part(parts: list[dict[str, Any]], part: dict[str, Any]) -> None:
     if part.get("text") == "" and "thoughtSignature" not in part:
         return
     parts.append(dict(part))
+
+
+_CANDIDATE_KEYS = ("finishReason", "finishMessage", "safetyRatings", "citationMetadata", "groundingMetadata")
 
 
 def assemble_stream(chunks: list[dict[str, Any]]) -> dict[str, Any]:
@@ -261,7 +267,8 @@ def assemble_stream(chunks: list[dict[str, Any]]) -> dict[str, Any]:
         for position, candidate in enumerate(candidates if isinstance(candidates, list) else ()):
             if not isinstance(candidate, dict):
                 continue
-            index = candidate.get("index") if isinstance(candidate.get("index"), int) else position
+            raw_index = candidate.get("index")
+            index = raw_index if isinstance(raw_index, int) else position
             target = merged.setdefault(index, {"content": {"role": "model", "parts": []}, "index": index})
             assembler = assemblers.setdefault(index, PartialCalls())
             parts = target["content"]["parts"]
@@ -277,7 +284,7 @@ def assemble_stream(chunks: list[dict[str, Any]]) -> dict[str, Any]:
                         parts.append(whole)
                 else:
                     _merge_part(parts, part)
-            for key in ("finishReason", "finishMessage", "safetyRatings", "citationMetadata", "groundingMetadata"):
+            for key in _CANDIDATE_KEYS:
                 if candidate.get(key) is not None:
                     target[key] = candidate[key]
     for index, assembler in assemblers.items():

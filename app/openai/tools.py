@@ -1,4 +1,4 @@
-"""OpenAI ``tools``/``tool_choice`` (and the legacy ``functions``/``function_call``) -> Gemini tools + toolConfig.
+"""OpenAI ``tools``/``tool_choice`` (and legacy ``functions``/``function_call``) -> Gemini tools, toolConfig.
 
 Parameters go out as ``parametersJsonSchema``: Gemini accepts a full JSON Schema there (``$ref``, ``anyOf``,
 ``additionalProperties`` …), so the client's schema is forwarded nearly untouched instead of being squeezed
@@ -42,7 +42,8 @@ def _declaration(function: Any, param: str) -> dict[str, Any]:
         if not isinstance(parameters, Mapping):
             raise RequestError("function.parameters must be a JSON Schema object", f"{param}.parameters")
         if parameters:
-            declaration["parametersJsonSchema"] = {k: v for k, v in parameters.items() if k not in _SCHEMA_DROP}
+            declaration["parametersJsonSchema"] = {k: v for k, v in parameters.items()
+                                                   if k not in _SCHEMA_DROP}
     return declaration
 
 
@@ -68,7 +69,8 @@ def function_declarations(payload: Mapping[str, Any]) -> tuple[list[dict[str, An
                     native.append({NATIVE_TOOL_KEYS[keys[0]]: dict(tool[keys[0]] or {})})
                     continue
             raise RequestError(f"unsupported tool type {kind!r}: only 'function' tools (or native Gemini "
-                               "googleSearch/codeExecution/urlContext objects) are supported", f"{where}.type")
+                               "googleSearch/codeExecution/urlContext objects) are supported",
+                               f"{where}.type")
     functions = payload.get("functions")
     if functions is not None:
         if not isinstance(functions, list):
@@ -101,8 +103,8 @@ def tool_config(payload: Mapping[str, Any], declared: list[str]) -> dict[str, An
     if isinstance(choice, str):
         mode = {"auto": "AUTO", "none": "NONE", "required": "ANY"}.get(choice)
         if mode is None:
-            raise RequestError(f"invalid {param} {choice!r}: use 'auto', 'none', 'required' or a named function",
-                               param)
+            raise RequestError(f"invalid {param} {choice!r}: use 'auto', 'none', 'required' or a named "
+                               "function", param)
         names: list[str] = []
     elif isinstance(choice, Mapping) and choice.get("type", "function") == "function":
         mode, names = "ANY", [_named(choice, param)]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
 
 from app.keys import NoKeyAvailable
-from app.openai.embeddings import embeddings_from_gemini, parse_embeddings_request
+from app.openai.embeddings import embeddings_from_gemini, merge_batches, parse_embeddings_request, split_batch
 from app.openai.errors import RequestError
 from app.services.replies import JsonReply, openai_error_reply
 from app.upstream import GeminiClient, UpstreamUnavailable
@@ -22,13 +23,18 @@ class EmbeddingsService:
             model, body, encoding, requested = parse_embeddings_request(payload)
         except RequestError as exc:
             return openai_error_reply(exc)
+        # Gemini takes at most 100 inputs a call: larger inputs go as several calls, answered as one.
+        batches = split_batch(body)
         try:
-            resp = await self._client.call("POST", f"models/{model}:batchEmbedContents", model=model,
-                                           body=orjson.dumps(body))
+            answers = await asyncio.gather(*(
+                self._client.call("POST", f"models/{model}:batchEmbedContents", model=model,
+                                  body=orjson.dumps(batch)) for batch in batches))
         except (NoKeyAvailable, UpstreamUnavailable) as exc:
             return openai_error_reply(exc)
-        if resp.status != 200:
-            return openai_error_reply(resp)
+        for resp in answers:
+            if resp.status != 200:
+                return openai_error_reply(resp)
         texts = [r["content"]["parts"][0].get("text", "") for r in body["requests"]]
-        return JsonReply.of(embeddings_from_gemini(orjson.loads(resp.body), model=requested,
-                                                   encoding_format=encoding, inputs_text=texts))
+        merged = merge_batches([orjson.loads(resp.body) for resp in answers])
+        return JsonReply.of(embeddings_from_gemini(merged, model=requested, encoding_format=encoding,
+                                                   inputs_text=texts))

@@ -181,3 +181,13 @@ def test_malformed_setting_stops_startup(fake):
     with start_gateway(fake.base_url, wait=False, max_retries="many") as gw:
         assert gw.process.wait(20) != 0
         assert "MAX_RETRIES" in gw.logs()
+
+
+def test_embeddings_over_100_inputs_are_split(gateway, fake):
+    inputs = [f"text {i}" for i in range(230)]
+    out = client(gateway).embeddings.create(model="gemini-embedding-001", input=inputs, dimensions=4,
+                                            encoding_format="float")
+    assert [d.index for d in out.data] == list(range(230))
+    calls = [r for r in fake.requests() if r["path"].endswith(":batchEmbedContents")]
+    assert [len(c["body"]["requests"]) for c in calls] == [100, 100, 30] or \
+        sorted(len(c["body"]["requests"]) for c in calls) == [30, 100, 100]

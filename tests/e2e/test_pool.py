@@ -111,3 +111,13 @@ def test_transient_errors_exhausted_report_the_upstream_error(fake):
         assert resp.status_code == 500
         assert resp.json()["error"]["type"] == "api_error"
         assert len(fake.requests()) == 3
+
+
+def test_pool_key_rejections_are_not_reported_as_the_clients_credentials(fake):
+    with start_gateway(fake.base_url, api_keys=["ok-h1", "ok-h2"], max_retries=2) as gw:
+        fake.script("ok-h1", "invalid", times=1)
+        fake.script("ok-h2", "invalid", times=1)
+        resp = chat(gw)
+        assert resp.status_code != 401                       # the client's token is fine
+        assert resp.status_code in (502, 503)
+        assert "rejected" in resp.json()["error"]["message"] or "disabled" in resp.json()["error"]["message"]

@@ -34,11 +34,18 @@ def test_plain_text_gemini25_with_hidden_thinking() -> None:
     assert choice["index"] == 0
     assert choice["finish_reason"] == "stop"
     assert "native_finish_reason" not in choice
-    assert choice["message"] == {"role": "assistant", "content": "Hello! How can I help you today?", "refusal": None}
+    assert choice["message"] == {
+        "role": "assistant",
+        "content": "Hello! How can I help you today?",
+        "refusal": None,
+    }
     # thoughtsTokenCount without thought parts: counted as reasoning, no reasoning_content
     assert completion["usage"] == {
-        "prompt_tokens": 9, "completion_tokens": 43, "total_tokens": 52,
-        "prompt_tokens_details": {"cached_tokens": 0}, "completion_tokens_details": {"reasoning_tokens": 34},
+        "prompt_tokens": 9,
+        "completion_tokens": 43,
+        "total_tokens": 52,
+        "prompt_tokens_details": {"cached_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 34},
     }
     assert signatures == {}
 
@@ -47,13 +54,16 @@ def test_completion_id_override_and_fallback() -> None:
     resp = response_json("native/generate__text__gemini-2.5-flash__pydantic-ai.yaml")
     completion, _ = completion_from_gemini(resp, model="m", created=1, completion_id="chatcmpl-fixed")
     assert completion["id"] == "chatcmpl-fixed"
-    completion, _ = completion_from_gemini({k: v for k, v in resp.items() if k != "responseId"}, model="m", created=1)
+    completion, _ = completion_from_gemini(
+        {k: v for k, v in resp.items() if k != "responseId"}, model="m", created=1
+    )
     assert re.fullmatch(r"chatcmpl-[0-9a-f]{24}", completion["id"])
 
 
 def test_max_tokens_with_no_parts_is_length_with_empty_content() -> None:
     completion, _ = translate(
-        "native/generate__finish-MAX_TOKENS-no-parts-thinking-ate-budget__gemini-2.5-pro__pydantic-ai.yaml")
+        "native/generate__finish-MAX_TOKENS-no-parts-thinking-ate-budget__gemini-2.5-pro__pydantic-ai.yaml"
+    )
     choice = only_choice(completion)
     assert choice["finish_reason"] == "length"
     assert choice["message"]["content"] == ""
@@ -74,7 +84,9 @@ def test_max_tokens_with_truncated_text() -> None:
 
 
 def test_safety_with_empty_content_is_content_filter_with_visible_reason() -> None:
-    completion, _ = translate("native/generate__finish-SAFETY-empty-content__gemini-1.5-flash__pydantic-ai.yaml")
+    completion, _ = translate(
+        "native/generate__finish-SAFETY-empty-content__gemini-1.5-flash__pydantic-ai.yaml"
+    )
     choice = only_choice(completion)
     assert choice["index"] == 0  # candidate has no index
     assert choice["finish_reason"] == "content_filter"
@@ -109,11 +121,21 @@ def test_function_call_gemini3_with_signature() -> None:
 
 
 def test_gemini_function_call_ids_are_kept_and_duplicates_reminted() -> None:
-    resp = {"candidates": [{"content": {"role": "model", "parts": [
-        {"functionCall": {"id": "fc-1", "name": "a", "args": {}}},
-        {"functionCall": {"id": "fc-1", "name": "b"}},
-        {"functionCall": {"id": "", "name": "c", "args": {"x": [1, 2]}}},
-    ]}, "finishReason": "STOP"}]}
+    resp = {
+        "candidates": [
+            {
+                "content": {
+                    "role": "model",
+                    "parts": [
+                        {"functionCall": {"id": "fc-1", "name": "a", "args": {}}},
+                        {"functionCall": {"id": "fc-1", "name": "b"}},
+                        {"functionCall": {"id": "", "name": "c", "args": {"x": [1, 2]}}},
+                    ],
+                },
+                "finishReason": "STOP",
+            }
+        ]
+    }
     completion, signatures = completion_from_gemini(resp, model="m", created=1)
     calls = completion["choices"][0]["message"]["tool_calls"]
     assert calls[0]["id"] == "fc-1"
@@ -124,10 +146,13 @@ def test_gemini_function_call_ids_are_kept_and_duplicates_reminted() -> None:
     assert signatures == {}
 
 
-@pytest.mark.parametrize("name", [
-    "native/generate__reasoning__gemini-3-pro__vercel-ai.json",
-    "native/generate__text-with-thoughtSignature__gemini-3-pro__vercel-ai.json",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "native/generate__reasoning__gemini-3-pro__vercel-ai.json",
+        "native/generate__text-with-thoughtSignature__gemini-3-pro__vercel-ai.json",
+    ],
+)
 def test_gemini3_text_with_signature_on_text_part(name: str) -> None:
     resp = response_json(name)
     completion, signatures = translate(name)
@@ -136,7 +161,9 @@ def test_gemini3_text_with_signature_on_text_part(name: str) -> None:
     assert "reasoning_content" not in choice["message"]
     assert choice["finish_reason"] == "stop"
     meta = resp["usageMetadata"]
-    assert completion["usage"]["completion_tokens"] == meta["candidatesTokenCount"] + meta["thoughtsTokenCount"]
+    assert (
+        completion["usage"]["completion_tokens"] == meta["candidatesTokenCount"] + meta["thoughtsTokenCount"]
+    )
     assert completion["usage"]["total_tokens"] == meta["totalTokenCount"]
     assert signatures == {}  # text signatures have no OpenAI home; Gemini does not require them back
 
@@ -170,7 +197,9 @@ def test_thinking_budget_zero_reports_no_reasoning_tokens() -> None:
 
 
 def test_thought_only_reply_cut_by_max_tokens() -> None:
-    completion, _ = translate("native/generate__thought-field-v1alpha__gemini-2.0-flash-thinking-exp__js-genai.json")
+    completion, _ = translate(
+        "native/generate__thought-field-v1alpha__gemini-2.0-flash-thinking-exp__js-genai.json"
+    )
     choice = only_choice(completion)
     assert choice["finish_reason"] == "length"
     assert choice["message"]["content"] == ""
@@ -180,7 +209,9 @@ def test_thought_only_reply_cut_by_max_tokens() -> None:
 
 
 def test_prompt_blocked_has_one_filtered_choice_with_the_reason() -> None:
-    completion, signatures = translate("vertex/generate__promptFeedback-blockReason-MODEL_ARMOR__vertex__pydantic-ai.yaml", 1)
+    completion, signatures = translate(
+        "vertex/generate__promptFeedback-blockReason-MODEL_ARMOR__vertex__pydantic-ai.yaml", 1
+    )
     choice = only_choice(completion)
     assert choice["finish_reason"] == "content_filter"
     assert choice["native_finish_reason"] == "MODEL_ARMOR"
@@ -193,37 +224,78 @@ def test_prompt_blocked_has_one_filtered_choice_with_the_reason() -> None:
 
 
 def test_cached_and_tool_use_tokens() -> None:
-    resp = {"candidates": [{"content": {"parts": [{"text": "ok"}]}, "finishReason": "STOP"}],
-            "usageMetadata": {"promptTokenCount": 1000, "cachedContentTokenCount": 800, "candidatesTokenCount": 5,
-                              "thoughtsTokenCount": 10, "toolUsePromptTokenCount": 50, "totalTokenCount": 1065}}
+    resp = {
+        "candidates": [{"content": {"parts": [{"text": "ok"}]}, "finishReason": "STOP"}],
+        "usageMetadata": {
+            "promptTokenCount": 1000,
+            "cachedContentTokenCount": 800,
+            "candidatesTokenCount": 5,
+            "thoughtsTokenCount": 10,
+            "toolUsePromptTokenCount": 50,
+            "totalTokenCount": 1065,
+        },
+    }
     completion, _ = completion_from_gemini(resp, model="m", created=1)
     assert completion["usage"] == {
-        "prompt_tokens": 1050, "completion_tokens": 15, "total_tokens": 1065,
-        "prompt_tokens_details": {"cached_tokens": 800}, "completion_tokens_details": {"reasoning_tokens": 10},
+        "prompt_tokens": 1050,
+        "completion_tokens": 15,
+        "total_tokens": 1065,
+        "prompt_tokens_details": {"cached_tokens": 800},
+        "completion_tokens_details": {"reasoning_tokens": 10},
     }
 
 
 def test_thoughts_already_folded_into_candidates_are_not_counted_twice() -> None:
-    resp = {"candidates": [{"content": {"parts": [{"text": "ok"}]}, "finishReason": "STOP"}],
-            "usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": 30, "thoughtsTokenCount": 20,
-                              "totalTokenCount": 40}}
+    resp = {
+        "candidates": [{"content": {"parts": [{"text": "ok"}]}, "finishReason": "STOP"}],
+        "usageMetadata": {
+            "promptTokenCount": 10,
+            "candidatesTokenCount": 30,
+            "thoughtsTokenCount": 20,
+            "totalTokenCount": 40,
+        },
+    }
     usage = completion_from_gemini(resp, model="m", created=1)[0]["usage"]
     assert usage["completion_tokens"] == 30
     assert usage["total_tokens"] == 40
 
 
-@pytest.mark.parametrize("reason,expected", [
-    ("STOP", "stop"), ("MAX_TOKENS", "length"), ("SAFETY", "content_filter"), ("RECITATION", "content_filter"),
-    ("LANGUAGE", "content_filter"), ("OTHER", "content_filter"), ("BLOCKLIST", "content_filter"),
-    ("PROHIBITED_CONTENT", "content_filter"), ("SPII", "content_filter"), ("IMAGE_SAFETY", "content_filter"),
-    ("IMAGE_PROHIBITED_CONTENT", "content_filter"), ("IMAGE_RECITATION", "content_filter"),
-    ("IMAGE_OTHER", "content_filter"), ("NO_IMAGE", "content_filter"), ("MALFORMED_FUNCTION_CALL", "stop"),
-    ("UNEXPECTED_TOOL_CALL", "stop"), ("TOO_MANY_TOOL_CALLS", "stop"), ("MISSING_THOUGHT_SIGNATURE", "stop"),
-    ("MALFORMED_RESPONSE", "stop"), ("FINISH_REASON_UNSPECIFIED", "stop"), ("SOMETHING_NEW", "stop"),
-])
+@pytest.mark.parametrize(
+    "reason,expected",
+    [
+        ("STOP", "stop"),
+        ("MAX_TOKENS", "length"),
+        ("SAFETY", "content_filter"),
+        ("RECITATION", "content_filter"),
+        ("LANGUAGE", "content_filter"),
+        ("OTHER", "content_filter"),
+        ("BLOCKLIST", "content_filter"),
+        ("PROHIBITED_CONTENT", "content_filter"),
+        ("SPII", "content_filter"),
+        ("IMAGE_SAFETY", "content_filter"),
+        ("IMAGE_PROHIBITED_CONTENT", "content_filter"),
+        ("IMAGE_RECITATION", "content_filter"),
+        ("IMAGE_OTHER", "content_filter"),
+        ("NO_IMAGE", "content_filter"),
+        ("MALFORMED_FUNCTION_CALL", "stop"),
+        ("UNEXPECTED_TOOL_CALL", "stop"),
+        ("TOO_MANY_TOOL_CALLS", "stop"),
+        ("MISSING_THOUGHT_SIGNATURE", "stop"),
+        ("MALFORMED_RESPONSE", "stop"),
+        ("FINISH_REASON_UNSPECIFIED", "stop"),
+        ("SOMETHING_NEW", "stop"),
+    ],
+)
 def test_finish_reason_table(reason: str, expected: str) -> None:
-    resp = {"candidates": [{"content": {"parts": [{"text": "x"}]}, "finishReason": reason,
-                            "finishMessage": "Malformed function call: print(1"}]}
+    resp = {
+        "candidates": [
+            {
+                "content": {"parts": [{"text": "x"}]},
+                "finishReason": reason,
+                "finishMessage": "Malformed function call: print(1",
+            }
+        ]
+    }
     choice = completion_from_gemini(resp, model="m", created=1)[0]["choices"][0]
     assert choice["finish_reason"] == expected
     assert choice["message"]["content"] == "x"
@@ -235,44 +307,95 @@ def test_finish_reason_table(reason: str, expected: str) -> None:
 
 
 def test_code_execution_parts_become_fenced_blocks() -> None:
-    resp = {"candidates": [{"content": {"parts": [
-        {"text": "Let me compute."},
-        {"executableCode": {"language": "PYTHON", "code": "print(2 + 2)\n"}},
-        {"codeExecutionResult": {"outcome": "OUTCOME_OK", "output": "4\n"}},
-        {"text": "The answer is 4."},
-    ]}, "finishReason": "STOP"}]}
+    resp = {
+        "candidates": [
+            {
+                "content": {
+                    "parts": [
+                        {"text": "Let me compute."},
+                        {"executableCode": {"language": "PYTHON", "code": "print(2 + 2)\n"}},
+                        {"codeExecutionResult": {"outcome": "OUTCOME_OK", "output": "4\n"}},
+                        {"text": "The answer is 4."},
+                    ]
+                },
+                "finishReason": "STOP",
+            }
+        ]
+    }
     content = completion_from_gemini(resp, model="m", created=1)[0]["choices"][0]["message"]["content"]
     assert content == "Let me compute.\n```python\nprint(2 + 2)\n```\n```output\n4\n```\nThe answer is 4."
 
 
 def test_multiple_candidates_and_output_images() -> None:
-    resp = {"candidates": [
-        {"index": 1, "content": {"parts": [{"inlineData": {"mimeType": "image/png", "data": "iVBORw0="}}]},
-         "finishReason": "STOP"},
-        {"index": 0, "content": {"parts": [{"text": "a"}]}, "finishReason": "STOP"},
-    ]}
+    resp = {
+        "candidates": [
+            {
+                "index": 1,
+                "content": {"parts": [{"inlineData": {"mimeType": "image/png", "data": "iVBORw0="}}]},
+                "finishReason": "STOP",
+            },
+            {"index": 0, "content": {"parts": [{"text": "a"}]}, "finishReason": "STOP"},
+        ]
+    }
     choices = completion_from_gemini(resp, model="m", created=1)[0]["choices"]
     assert [c["index"] for c in choices] == [1, 0]
-    assert choices[0]["message"]["images"] == [{"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0="}}]
+    assert choices[0]["message"]["images"] == [
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0="}}
+    ]
     assert choices[0]["message"]["content"] == ""
 
 
 def test_logprobs_result_is_mapped() -> None:
-    resp = {"candidates": [{"content": {"parts": [{"text": "Hi"}]}, "finishReason": "STOP", "logprobsResult": {
-        "topCandidates": [{"candidates": [{"token": "Hi", "logProbability": -0.1},
-                                          {"token": "Hey", "logProbability": -2.5}]}],
-        "chosenCandidates": [{"token": "Hi", "logProbability": -0.1}]}}]}
+    resp = {
+        "candidates": [
+            {
+                "content": {"parts": [{"text": "Hi"}]},
+                "finishReason": "STOP",
+                "logprobsResult": {
+                    "topCandidates": [
+                        {
+                            "candidates": [
+                                {"token": "Hi", "logProbability": -0.1},
+                                {"token": "Hey", "logProbability": -2.5},
+                            ]
+                        }
+                    ],
+                    "chosenCandidates": [{"token": "Hi", "logProbability": -0.1}],
+                },
+            }
+        ]
+    }
     logprobs = completion_from_gemini(resp, model="m", created=1)[0]["choices"][0]["logprobs"]
-    assert logprobs == {"content": [{"token": "Hi", "logprob": -0.1, "bytes": [72, 105], "top_logprobs": [
-        {"token": "Hi", "logprob": -0.1, "bytes": [72, 105]}, {"token": "Hey", "logprob": -2.5, "bytes": [72, 101, 121]}]}],
-        "refusal": None}
+    assert logprobs == {
+        "content": [
+            {
+                "token": "Hi",
+                "logprob": -0.1,
+                "bytes": [72, 105],
+                "top_logprobs": [
+                    {"token": "Hi", "logprob": -0.1, "bytes": [72, 105]},
+                    {"token": "Hey", "logprob": -2.5, "bytes": [72, 101, 121]},
+                ],
+            }
+        ],
+        "refusal": None,
+    }
 
 
-@pytest.mark.parametrize("resp", [
-    {}, {"candidates": []}, {"candidates": [{}]}, {"candidates": [{"content": {}}]},
-    {"candidates": [{"content": {"parts": None}}]}, {"candidates": [{"content": {"parts": [{}, None, {"text": None}]}}]},
-    {"candidates": [None]}, {"usageMetadata": None}, {"promptFeedback": {}},
-])
+@pytest.mark.parametrize(
+    "resp",
+    [
+        {},
+        {"candidates": []},
+        {"candidates": [{}]},
+        {"candidates": [{"content": {}}]},
+        {"candidates": [{"content": {"parts": None}}]},
+        {"candidates": [{"content": {"parts": [{}, None, {"text": None}]}}]},
+        {"candidates": [None]},
+        {"usageMetadata": None},
+        {"promptFeedback": {}},
+    ],
+)
 def test_odd_shapes_never_crash(resp: dict) -> None:
     completion, signatures = completion_from_gemini(resp, model="m", created=1)
     assert completion["choices"] and completion["usage"]["total_tokens"] == 0
@@ -290,8 +413,11 @@ def _all_recorded_generate_responses() -> list[tuple[str, int]]:
 
 
 def _all_recorded_stream_files() -> list[str]:
-    return [str(p.relative_to(FIXTURES)) for p in sorted(FIXTURES.rglob("stream-*"))
-            if not p.name.endswith("llm-gemini.yaml") and "midstream-error" not in p.name]
+    return [
+        str(p.relative_to(FIXTURES))
+        for p in sorted(FIXTURES.rglob("stream-*"))
+        if not p.name.endswith("llm-gemini.yaml") and "midstream-error" not in p.name
+    ]
 
 
 @pytest.mark.parametrize("name,n", _all_recorded_generate_responses())

@@ -16,8 +16,12 @@ CID = "chatcmpl-test"
 CREATED = 1_700_000_000
 
 
-def run(chunks: list[dict], include_usage: bool = True, model: str = "client-model") -> tuple[list[dict], StreamTranslator]:
-    translator = StreamTranslator(model=model, created=CREATED, include_usage=include_usage, completion_id=CID)
+def run(
+    chunks: list[dict], include_usage: bool = True, model: str = "client-model"
+) -> tuple[list[dict], StreamTranslator]:
+    translator = StreamTranslator(
+        model=model, created=CREATED, include_usage=include_usage, completion_id=CID
+    )
     out: list[dict] = []
     for chunk in chunks:
         out.extend(translator.feed(chunk))
@@ -55,8 +59,11 @@ def test_sse_text_stream_gemini20() -> None:
     chunks = stream_chunks("native/stream-sse__text__gemini-2.0-flash__raw-body__pydantic-ai.sse")
     out, translator = run(chunks)
     assert_envelope(out)
-    assert [c["choices"][0]["delta"].get("content") for c in content_chunks(out)] == \
-        ["The", " capital of France", " is Paris.\n"]
+    assert [c["choices"][0]["delta"].get("content") for c in content_chunks(out)] == [
+        "The",
+        " capital of France",
+        " is Paris.\n",
+    ]
     assert finishes(out) == ["stop"]
     assert all(c["choices"][0]["index"] == 0 for c in content_chunks(out))  # Gemini 2.0 sends no index
     usage_chunk = out[-1]
@@ -79,15 +86,21 @@ def test_without_include_usage_there_is_no_usage_chunk() -> None:
 
 
 def test_sse_include_thoughts_stream_gives_reasoning_deltas() -> None:
-    chunks = stream_chunks("native/stream-sse__thinking-includeThoughts__gemini-2.5-pro__raw-body__pydantic-ai.sse")
+    chunks = stream_chunks(
+        "native/stream-sse__thinking-includeThoughts__gemini-2.5-pro__raw-body__pydantic-ai.sse"
+    )
     out, translator = run(chunks)
     assert_envelope(out)
     deltas = [c["choices"][0]["delta"] for c in content_chunks(out)]
     assert all("reasoning_content" in d and "content" not in d for d in deltas[:4])
     assert deltas[0]["reasoning_content"].startswith("**Clarifying User Goals**")
     assert deltas[4]["content"].startswith("This is a great question!")
-    thought_text = "".join(p["text"] for c in chunks for p in c["candidates"][0]["content"]["parts"] if p.get("thought"))
-    answer_text = "".join(p["text"] for c in chunks for p in c["candidates"][0]["content"]["parts"] if not p.get("thought"))
+    thought_text = "".join(
+        p["text"] for c in chunks for p in c["candidates"][0]["content"]["parts"] if p.get("thought")
+    )
+    answer_text = "".join(
+        p["text"] for c in chunks for p in c["candidates"][0]["content"]["parts"] if not p.get("thought")
+    )
     assert joined(out, "reasoning_content") == translator.reasoning == thought_text
     assert joined(out, "content") == translator.text == answer_text
     assert finishes(out) == ["stop"]
@@ -97,11 +110,14 @@ def test_sse_include_thoughts_stream_gives_reasoning_deltas() -> None:
     assert translator.signatures == {}  # the signature rode on a text part
 
 
-@pytest.mark.parametrize("name", [
-    "native/stream-sse__function-call-thoughtSignature__gemini-3-pro__turn1__raw-body__pydantic-ai.sse",
-    "native/stream-chunks__function-call-then-empty-STOP__gemini-3-pro__vercel-ai.jsonl",
-    "native/stream-json-array__function-call-roundtrip__gemini-3-flash__turn1__decoded-body__llm-gemini.txt",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "native/stream-sse__function-call-thoughtSignature__gemini-3-pro__turn1__raw-body__pydantic-ai.sse",
+        "native/stream-chunks__function-call-then-empty-STOP__gemini-3-pro__vercel-ai.jsonl",
+        "native/stream-json-array__function-call-roundtrip__gemini-3-flash__turn1__decoded-body__llm-gemini.txt",
+    ],
+)
 def test_call_then_separate_stop_chunk_ends_in_tool_calls(name: str) -> None:
     chunks = stream_chunks(name)
     assert "finishReason" not in chunks[0]["candidates"][0]  # the call and the STOP come apart
@@ -127,14 +143,23 @@ def test_call_then_separate_stop_chunk_ends_in_tool_calls(name: str) -> None:
 
 
 def test_json_array_argument_order_is_kept() -> None:
-    out, _ = run(stream_chunks(
-        "native/stream-json-array__function-call-roundtrip__gemini-3-flash__turn1__decoded-body__llm-gemini.txt"))
-    assert content_chunks(out)[0]["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"] == '{"y":3,"x":5}'
+    out, _ = run(
+        stream_chunks(
+            "native/stream-json-array__function-call-roundtrip__gemini-3-flash__turn1__decoded-body__llm-gemini.txt"
+        )
+    )
+    assert (
+        content_chunks(out)[0]["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"]
+        == '{"y":3,"x":5}'
+    )
 
 
 def test_json_array_second_turn_text_and_last_usage() -> None:
-    out, translator = run(stream_chunks(
-        "native/stream-json-array__function-call-roundtrip__gemini-3-flash__turn2__decoded-body__llm-gemini.txt"))
+    out, translator = run(
+        stream_chunks(
+            "native/stream-json-array__function-call-roundtrip__gemini-3-flash__turn2__decoded-body__llm-gemini.txt"
+        )
+    )
     assert_envelope(out)
     assert translator.text == "5 times 3 is 15."
     assert finishes(out) == ["stop"]
@@ -143,8 +168,9 @@ def test_json_array_second_turn_text_and_last_usage() -> None:
 
 
 def test_json_array_thinking_stream_of_latest_alias() -> None:
-    out, translator = run(stream_chunks(
-        "native/stream-json-array__thinking__gemini-flash-latest__decoded-body__llm-gemini.txt"))
+    out, translator = run(
+        stream_chunks("native/stream-json-array__thinking__gemini-flash-latest__decoded-body__llm-gemini.txt")
+    )
     assert_envelope(out)
     assert translator.reasoning.startswith("**Considering the Constraint**")
     assert translator.text == "Scoop"
@@ -152,10 +178,13 @@ def test_json_array_thinking_stream_of_latest_alias() -> None:
     assert out[-1]["usage"]["completion_tokens"] == 2 + 291
 
 
-@pytest.mark.parametrize("name", [
-    "native/stream-chunks__text__gemini-3-pro__vercel-ai.jsonl",
-    "native/stream-chunks__reasoning__gemini-3-pro__vercel-ai.jsonl",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "native/stream-chunks__text__gemini-3-pro__vercel-ai.jsonl",
+        "native/stream-chunks__reasoning__gemini-3-pro__vercel-ai.jsonl",
+    ],
+)
 def test_gemini3_text_stream_with_trailing_signed_empty_text(name: str) -> None:
     chunks = stream_chunks(name)
     out, translator = run(chunks)
@@ -173,18 +202,43 @@ def test_replay_stream_max_tokens() -> None:
     out, translator = run(stream_chunks(name))
     assert_envelope(out)
     assert finishes(out) == ["length"]
-    assert translator.text.startswith("The sky is blue primarily due to a phenomenon called **Rayleigh Scattering**.")
-    assert out[-1]["usage"] == {"prompt_tokens": 7, "completion_tokens": 153 + 45, "total_tokens": 205,
-                                "prompt_tokens_details": {"cached_tokens": 0},
-                                "completion_tokens_details": {"reasoning_tokens": 45}}
+    assert translator.text.startswith(
+        "The sky is blue primarily due to a phenomenon called **Rayleigh Scattering**."
+    )
+    assert out[-1]["usage"] == {
+        "prompt_tokens": 7,
+        "completion_tokens": 153 + 45,
+        "total_tokens": 205,
+        "prompt_tokens_details": {"cached_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 45},
+    }
 
 
-@pytest.mark.parametrize("name,n,args", [
-    ("native/stream-sse__function-call-multiturn__gemini-2.0-flash__js-genai.json", 0, {"denominator": 2, "numerator": 100}),
-    ("native/stream-sse__function-call-multiturn__gemini-2.0-flash__js-genai.json", 1, {"denominator": 2, "numerator": 50}),
-    ("native/stream-sse__function-calls-multi-turn__gemini-2.0-flash__pydantic-ai.yaml", 0, {"country": "France"}),
-    ("native/stream-sse__function-calls-multi-turn__gemini-2.0-flash__pydantic-ai.yaml", 1, {"city": "Paris"}),
-])
+@pytest.mark.parametrize(
+    "name,n,args",
+    [
+        (
+            "native/stream-sse__function-call-multiturn__gemini-2.0-flash__js-genai.json",
+            0,
+            {"denominator": 2, "numerator": 100},
+        ),
+        (
+            "native/stream-sse__function-call-multiturn__gemini-2.0-flash__js-genai.json",
+            1,
+            {"denominator": 2, "numerator": 50},
+        ),
+        (
+            "native/stream-sse__function-calls-multi-turn__gemini-2.0-flash__pydantic-ai.yaml",
+            0,
+            {"country": "France"},
+        ),
+        (
+            "native/stream-sse__function-calls-multi-turn__gemini-2.0-flash__pydantic-ai.yaml",
+            1,
+            {"city": "Paris"},
+        ),
+    ],
+)
 def test_gemini20_call_and_stop_in_one_chunk(name: str, n: int, args: dict) -> None:
     chunks = stream_chunks(name, n)
     assert len(chunks) == 1
@@ -198,33 +252,43 @@ def test_gemini20_call_and_stop_in_one_chunk(name: str, n: int, args: dict) -> N
 
 
 def test_multi_turn_final_text_stream() -> None:
-    out, translator = run(stream_chunks(
-        "native/stream-sse__function-calls-multi-turn__gemini-2.0-flash__pydantic-ai.yaml", 2))
+    out, translator = run(
+        stream_chunks("native/stream-sse__function-calls-multi-turn__gemini-2.0-flash__pydantic-ai.yaml", 2)
+    )
     assert translator.text == "The temperature in Paris is 30°C.\n"
     assert finishes(out) == ["stop"]
 
 
 def test_vertex_streamed_argument_pieces_are_reassembled() -> None:
-    chunks = stream_chunks("vertex/stream-chunks__partialArgs-streamed-function-args__gemini-3.1-pro__vercel-ai.jsonl")
+    chunks = stream_chunks(
+        "vertex/stream-chunks__partialArgs-streamed-function-args__gemini-3.1-pro__vercel-ai.jsonl"
+    )
     out, translator = run(chunks)
     assert_envelope(out)
     calls = [tc for c in content_chunks(out) for tc in c["choices"][0]["delta"].get("tool_calls", [])]
     assert [(c["index"], c["function"]["name"], json.loads(c["function"]["arguments"])) for c in calls] == [
-        (0, "getWeather", {"location": "Boston"}), (1, "getWeather", {"location": "San Francisco"})]
+        (0, "getWeather", {"location": "Boston"}),
+        (1, "getWeather", {"location": "San Francisco"}),
+    ]
     assert len({c["id"] for c in calls}) == 2
     assert list(translator.signatures) == [calls[0]["id"]]  # only the first parallel call is signed
     assert finishes(out) == ["tool_calls"]
 
 
 def test_vertex_thought_then_parallel_calls() -> None:
-    chunks = stream_chunks("vertex/stream-chunks__thought-then-parallel-calls-partialArgs__gemini-3-flash__vercel-ai.jsonl")
+    chunks = stream_chunks(
+        "vertex/stream-chunks__thought-then-parallel-calls-partialArgs__gemini-3-flash__vercel-ai.jsonl"
+    )
     out, translator = run(chunks)
     assert_envelope(out)
     assert translator.reasoning.startswith("**Processing User Requests**")
     calls = [tc for c in content_chunks(out) for tc in c["choices"][0]["delta"].get("tool_calls", [])]
     assert [(c["index"], c["function"]["name"], json.loads(c["function"]["arguments"])) for c in calls] == [
-        (0, "read_theme", {}), (1, "read_screen", {"id": "A"}), (2, "read_screen", {"id": "B"}),
-        (3, "read_screen", {"id": "C"})]
+        (0, "read_theme", {}),
+        (1, "read_screen", {"id": "A"}),
+        (2, "read_screen", {"id": "B"}),
+        (3, "read_screen", {"id": "C"}),
+    ]
     assert finishes(out) == ["tool_calls"]
     assert out[-1]["usage"]["prompt_tokens"] == 249
 
@@ -264,7 +328,9 @@ def test_empty_stream_raises() -> None:
 
 
 def test_prompt_blocked_in_a_stream() -> None:
-    blocked = response_json("vertex/generate__promptFeedback-blockReason-MODEL_ARMOR__vertex__pydantic-ai.yaml", 1)
+    blocked = response_json(
+        "vertex/generate__promptFeedback-blockReason-MODEL_ARMOR__vertex__pydantic-ai.yaml", 1
+    )
     out, translator = run([blocked], include_usage=False)
     (chunk,) = out
     choice = chunk["choices"][0]
@@ -276,11 +342,22 @@ def test_prompt_blocked_in_a_stream() -> None:
 
 
 def test_safety_stop_mid_answer_keeps_text_and_says_why() -> None:
-    out, translator = run([
-        {"candidates": [{"content": {"parts": [{"text": "Once upon"}]}, "index": 0}]},
-        {"candidates": [{"content": {}, "finishReason": "SAFETY", "index": 0,
-                         "safetyRatings": [{"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "blocked": True}]}]},
-    ], include_usage=True)
+    out, translator = run(
+        [
+            {"candidates": [{"content": {"parts": [{"text": "Once upon"}]}, "index": 0}]},
+            {
+                "candidates": [
+                    {
+                        "content": {},
+                        "finishReason": "SAFETY",
+                        "index": 0,
+                        "safetyRatings": [{"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "blocked": True}],
+                    }
+                ]
+            },
+        ],
+        include_usage=True,
+    )
     last = content_chunks(out)[-1]["choices"][0]
     assert last["finish_reason"] == "content_filter"
     assert last["native_finish_reason"] == "SAFETY"
@@ -290,13 +367,22 @@ def test_safety_stop_mid_answer_keeps_text_and_says_why() -> None:
 
 
 def test_two_candidates_stream_with_separate_tool_indices() -> None:
-    chunk = {"candidates": [
-        {"index": 0, "content": {"parts": [{"functionCall": {"name": "a", "args": {}}}]}},
-        {"index": 1, "content": {"parts": [{"text": "hello"}]}},
-    ]}
-    end = {"candidates": [{"index": 0, "content": {"parts": [{"functionCall": {"name": "b", "args": {}}}]},
-                           "finishReason": "STOP"},
-                          {"index": 1, "content": {"parts": [{"text": ""}]}, "finishReason": "STOP"}]}
+    chunk = {
+        "candidates": [
+            {"index": 0, "content": {"parts": [{"functionCall": {"name": "a", "args": {}}}]}},
+            {"index": 1, "content": {"parts": [{"text": "hello"}]}},
+        ]
+    }
+    end = {
+        "candidates": [
+            {
+                "index": 0,
+                "content": {"parts": [{"functionCall": {"name": "b", "args": {}}}]},
+                "finishReason": "STOP",
+            },
+            {"index": 1, "content": {"parts": [{"text": ""}]}, "finishReason": "STOP"},
+        ]
+    }
     out, translator = run([chunk, end], include_usage=False)
     by_choice: dict[int, list[dict]] = {}
     for c in out:
@@ -313,7 +399,10 @@ def test_nothing_after_finish_and_keepalive_chunks_send_nothing() -> None:
     assert translator.feed({"candidates": [{"content": {"parts": [{"text": ""}]}}]}) == []
     assert translator.feed({"usageMetadata": {"promptTokenCount": 3}}) == []
     assert translator.feed({"candidates": [{"content": {"parts": [{"text": "x"}]}, "finishReason": "STOP"}]})
-    assert translator.feed({"candidates": [{"content": {"parts": [{"text": "late"}]}, "finishReason": "STOP"}]}) == []
+    assert (
+        translator.feed({"candidates": [{"content": {"parts": [{"text": "late"}]}, "finishReason": "STOP"}]})
+        == []
+    )
     assert translator.text == "x"
     assert translator.finish() == []
 
@@ -334,11 +423,13 @@ def test_sse_encoding_of_chunks() -> None:
     assert DONE == b"data: [DONE]\n\n"
 
 
-# -- assemble_stream ---------------------------------------------------------------------------------------
+# -- assemble_stream ----------------------------------------------------------------------------------------
 
 
 def test_assemble_thinking_stream() -> None:
-    chunks = stream_chunks("native/stream-sse__thinking-includeThoughts__gemini-2.5-pro__raw-body__pydantic-ai.sse")
+    chunks = stream_chunks(
+        "native/stream-sse__thinking-includeThoughts__gemini-2.5-pro__raw-body__pydantic-ai.sse"
+    )
     merged = assemble_stream(chunks)
     (candidate,) = merged["candidates"]
     thought, answer = candidate["content"]["parts"]
@@ -357,7 +448,9 @@ def test_assemble_thinking_stream() -> None:
 
 
 def test_assemble_call_stream_keeps_signed_call_and_final_stop() -> None:
-    chunks = stream_chunks("native/stream-chunks__function-call-then-empty-STOP__gemini-3-pro__vercel-ai.jsonl")
+    chunks = stream_chunks(
+        "native/stream-chunks__function-call-then-empty-STOP__gemini-3-pro__vercel-ai.jsonl"
+    )
     merged = assemble_stream(chunks)
     parts = merged["candidates"][0]["content"]["parts"]
     assert parts == [chunks[0]["candidates"][0]["content"]["parts"][0]]  # the empty STOP text adds nothing
@@ -375,13 +468,18 @@ def test_assemble_gemini3_text_attaches_trailing_signature() -> None:
 
 
 def test_assemble_partial_args_and_skip_errors() -> None:
-    chunks = stream_chunks("vertex/stream-chunks__thought-then-parallel-calls-partialArgs__gemini-3-flash__vercel-ai.jsonl")
+    chunks = stream_chunks(
+        "vertex/stream-chunks__thought-then-parallel-calls-partialArgs__gemini-3-flash__vercel-ai.jsonl"
+    )
     merged = assemble_stream(chunks + [{"error": {"code": 500}}])
     parts = merged["candidates"][0]["content"]["parts"]
     assert parts[0]["thought"] is True
     assert [p["functionCall"] for p in parts[1:]] == [
-        {"name": "read_theme"}, {"name": "read_screen", "args": {"id": "A"}},
-        {"name": "read_screen", "args": {"id": "B"}}, {"name": "read_screen", "args": {"id": "C"}}]
+        {"name": "read_theme"},
+        {"name": "read_screen", "args": {"id": "A"}},
+        {"name": "read_screen", "args": {"id": "B"}},
+        {"name": "read_screen", "args": {"id": "C"}},
+    ]
     assert "thoughtSignature" in parts[1]
     assert assemble_stream([]) == {}
 

@@ -1,8 +1,8 @@
 """Loading the recorded Gemini fixtures (copied under tests/fixtures/gemini) for the translation tests.
 
-Each recorder stores traffic its own way (VCR YAML cassettes, js-genai replay JSON, Vercel's one-chunk-per-line
-JSONL, raw SSE bodies, decoded JSON-array bodies); these helpers turn every format into plain dicts so the
-tests read like "this recorded response becomes this OpenAI object".
+Each recorder stores traffic its own way (VCR YAML cassettes, js-genai replay JSON, Vercel's
+one-chunk-per-line JSONL, raw SSE bodies, decoded JSON-array bodies); these helpers turn every format into
+plain dicts so the tests read like "this recorded response becomes this OpenAI object".
 """
 
 from __future__ import annotations
@@ -52,8 +52,7 @@ def response_json(name: str, n: int = 0) -> Any:
 
 def response_status(name: str, n: int = 0) -> int:
     response = _interactions(name)[n]["response"]
-    status = response.get("status", {})
-    return status["code"] if isinstance(status, dict) else response["statusCode"]
+    return response["status"]["code"] if "status" in response else response["statusCode"]
 
 
 def stream_chunks(name: str, n: int = 0) -> list[dict[str, Any]]:
@@ -71,21 +70,28 @@ def stream_chunks(name: str, n: int = 0) -> list[dict[str, Any]]:
     return [json.loads(data) for data in iter_sse_data(response["body"]["string"])]
 
 
-# -- the helpers themselves ------------------------------------------------------------------------------------
+# -- the helpers themselves ---------------------------------------------------------------------------------
 
 
 def test_sse_splitter_reads_crlf_framing_of_a_real_body() -> None:
     chunks = stream_chunks("native/stream-sse__text__gemini-2.0-flash__raw-body__pydantic-ai.sse")
-    assert [c["candidates"][0]["content"]["parts"][0]["text"] for c in chunks] == \
-        ["The", " capital of France", " is Paris.\n"]
+    assert [c["candidates"][0]["content"]["parts"][0]["text"] for c in chunks] == [
+        "The",
+        " capital of France",
+        " is Paris.\n",
+    ]
 
 
 def test_sse_splitter_handles_lf_multiline_and_comments() -> None:
-    body = b": keep-alive\n\ndata: {\"a\":\ndata: 1}\n\nevent: x\ndata: [DONE]"
+    body = b': keep-alive\n\ndata: {"a":\ndata: 1}\n\nevent: x\ndata: [DONE]'
     assert list(iter_sse_data(body)) == [b'{"a":\n1}', b"[DONE]"]
 
 
 def test_cassette_sse_body_matches_derived_raw_body() -> None:
-    from_cassette = stream_chunks("native/stream-sse__function-call-thoughtSignature-roundtrip__gemini-3-pro__pydantic-ai.yaml")
-    raw = stream_chunks("native/stream-sse__function-call-thoughtSignature__gemini-3-pro__turn1__raw-body__pydantic-ai.sse")
+    from_cassette = stream_chunks(
+        "native/stream-sse__function-call-thoughtSignature-roundtrip__gemini-3-pro__pydantic-ai.yaml"
+    )
+    raw = stream_chunks(
+        "native/stream-sse__function-call-thoughtSignature__gemini-3-pro__turn1__raw-body__pydantic-ai.sse"
+    )
     assert from_cassette == raw
