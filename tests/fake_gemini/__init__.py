@@ -1,4 +1,4 @@
-"""A fake of the Gemini REST API (v1beta, also under v1) for tests and benchmarks: a real HTTP server on loopback.
+"""A fake of the Gemini REST API (v1beta, also v1) for tests and benchmarks: a real HTTP server on loopback.
 
 It answers with Google's wire shapes (taken from ``tests/fixtures/gemini/``) and is scriptable per API key.
 Start it with :func:`tests.fake_gemini.process.start_fake` (subprocess; ``.url``, ``.base_url``, control
@@ -25,7 +25,8 @@ Key conventions (by prefix; a control override wins; any other key is ``ok``)
 
 Default answer (behaviour ok)
     ``"echo: " + <text parts of the last user turn>`` (parts joined by newlines; media show as
-    ``[inlineData:<mime>]``/``[fileData:<uri>]``), STOP, usage in words (promptTokenCount = words of contents +
+    ``[inlineData:<mime>]``/``[fileData:<uri>]``), STOP, usage in words (promptTokenCount = words of contents
+    +
     systemInstruction, the same number countTokens returns). ``maxOutputTokens`` below the answer's word
     count truncates with MAX_TOKENS; ``candidateCount`` n gives n candidates (index i > 0 adds `` #i``).
     Tools with functionDeclarations (mode not NONE) and a last user turn without functionResponse ->
@@ -57,7 +58,8 @@ Streaming
 Control API (JSON, no auth)
     ``POST /_control/script`` ``{"key", "behaviour", "delay"?, "retry_delay"?, "times"?, "chunk_delay"?,
     "abort"?}`` (``key: "*"`` applies to every key without its own script; ``times`` = acts on N requests
-    then reverts to the convention; ``ok`` clears) · ``POST /_control/enqueue`` ``{"responses": [{"status",
+    then reverts to the convention; ``ok`` clears an override, or makes an error-prefixed key answer ok;
+    ``--retry-delay`` sets the default for rpm keys) · ``POST /_control/enqueue`` ``{"responses": [{"status",
     "body"} | {"stream": [chunk, ...]} | {"fixture": "native/...", "interaction"?}]}`` answered in order by
     the next generate/stream calls on ok keys (a body streams as one chunk; a stream to a non-stream call is
     merged; raw ``.sse``/``.txt`` fixtures replay byte for byte in their own framing) ·

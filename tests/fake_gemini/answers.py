@@ -1,9 +1,9 @@
 """Deterministic answers to GenerateContentRequests, as whole responses or as stream chunks (pure, no I/O).
 
 The default answer reveals what the fake received (``"echo: <last user turn>"``) so a test through the gateway
-can assert that history, tools, schemas and settings were carried. One :class:`Answer` is built per request and
-rendered either as one GenerateContentResponse or as the chunks of a stream, so both paths always agree on
-text and final usage. The magic prompts are listed in the package docstring (``tests/fake_gemini/__init__.py``).
+can assert that history, tools, schemas and settings were carried. One :class:`Answer` is built per request
+and rendered either as one GenerateContentResponse or as the chunks of a stream, so both paths always agree on
+text and final usage. The magic prompts are listed in the package docstring (``tests/fake_gemini``).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ _WORD_RE = re.compile(r"\s*\S+")
 _SNAKE_RE = re.compile(r"(?<!^)(?=[A-Z])")
 
 
-# ---------------------------------------------------------------------------------------------- request access
+# --------------------------------------------------------------------------------------------- request access
 
 
 @lru_cache(maxsize=256)
@@ -225,7 +225,7 @@ def thought_signature(model: str, seed: str) -> str:
     return base64.b64encode(b"fake-thought-signature:" + digest[:24]).decode("ascii")
 
 
-# --------------------------------------------------------------------------------------------- building answers
+# ------------------------------------------------------------------------------------------- building answers
 
 
 def build_answer(model: str, request: dict[str, Any]) -> Answer:
@@ -255,7 +255,9 @@ def build_answer(model: str, request: dict[str, Any]) -> Answer:
     thoughts_text = _thoughts_text(config, text_in)
     thoughts = count_words(thoughts_text) if thoughts_text else 0
     include_thoughts = bool(get(get(config, "thinkingConfig") or {}, "includeThoughts"))
-    lead: list[dict[str, Any]] = [{"text": thoughts_text, "thought": True}] if thoughts_text and include_thoughts else []
+    lead: list[dict[str, Any]] = (
+        [{"text": thoughts_text, "thought": True}] if thoughts_text and include_thoughts else []
+    )
 
     contents = get(request, "contents") or []
     last = contents[-1] if contents and isinstance(contents[-1], dict) else None
@@ -289,7 +291,9 @@ def _text_body(request: dict[str, Any], config: dict[str, Any], text_in: str) ->
         return _compact(request)
     mime = str(get(config, "responseMimeType") or "").lower()
     response_schema = (
-        get(config, "responseJsonSchema") or config.get("_responseJsonSchema") or get(config, "responseSchema")
+        get(config, "responseJsonSchema")
+        or config.get("_responseJsonSchema")
+        or get(config, "responseSchema")
     )
     if mime == "application/json":
         if response_schema:
@@ -380,7 +384,11 @@ def _max_tokens_no_parts(model: str, prompt: int, config: dict[str, Any]) -> Ans
     recorded = fixtures.load(MAX_TOKENS_NO_PARTS_FIXTURE).body
     candidate = recorded["candidates"][0]
     limit = get(config, "maxOutputTokens")
-    thoughts = limit if isinstance(limit, int) and limit > 0 else int(recorded["usageMetadata"]["thoughtsTokenCount"])
+    thoughts = (
+        limit
+        if isinstance(limit, int) and limit > 0
+        else int(recorded["usageMetadata"]["thoughtsTokenCount"])
+    )
     return Answer(
         model,
         [Candidate([], str(candidate["finishReason"]), empty_content=dict(candidate["content"]))],
@@ -447,8 +455,10 @@ def _split_text(text: str, words_per_chunk: int) -> list[str]:
     return groups
 
 
-def stream_pieces(parts: list[dict[str, Any]], model: str, words_per_chunk: int) -> list[list[dict[str, Any]]]:
-    """How a candidate's parts are spread over chunks: a few words per text chunk, calls whole, signatures last.
+def stream_pieces(
+    parts: list[dict[str, Any]], model: str, words_per_chunk: int
+) -> list[list[dict[str, Any]]]:
+    """How a candidate's parts spread over chunks: a few words per text chunk, calls whole, signatures last.
 
     Parallel calls share one chunk; a signed text part streams unsigned and its signature arrives on a
     trailing empty-text part (Gemini 3 streams, vercel-ai chunks fixture).
@@ -477,7 +487,7 @@ def stream_pieces(parts: list[dict[str, Any]], model: str, words_per_chunk: int)
 
 
 def to_chunks(answer: Answer, words_per_chunk: int = DEFAULT_WORDS_PER_CHUNK) -> list[dict[str, Any]]:
-    """The GenerateContentResponse chunks of a stream: new parts only, cumulative usage, finish on the last."""
+    """The chunks of a stream: new parts only, cumulative usage, finishReason on the last."""
     meta = {"modelVersion": answer.model, "responseId": answer.response_id}
     if not answer.candidates:
         return [
@@ -501,7 +511,7 @@ def to_chunks(answer: Answer, words_per_chunk: int = DEFAULT_WORDS_PER_CHUNK) ->
     chunks: list[dict[str, Any]] = []
     for step in range(total):
         rendered = []
-        for index, (cand, pieces) in enumerate(zip(answer.candidates, per_candidate)):
+        for index, (cand, pieces) in enumerate(zip(answer.candidates, per_candidate, strict=True)):
             if step >= len(pieces):
                 continue
             piece = pieces[step]
@@ -596,7 +606,7 @@ def _merge_text_parts(parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-# ------------------------------------------------------------------------------------------ tokens, embeddings
+# ----------------------------------------------------------------------------------------- tokens, embeddings
 
 
 def count_tokens_response(request: dict[str, Any]) -> dict[str, Any]:
@@ -608,7 +618,9 @@ def count_tokens_response(request: dict[str, Any]) -> dict[str, Any]:
 
 def content_text(content: Any) -> str:
     """All text of an embed request's Content, joined by newlines."""
-    return "\n".join(str(p["text"]) for p in (get(content, "parts") or []) if isinstance(p, dict) and "text" in p)
+    return "\n".join(
+        str(p["text"]) for p in (get(content, "parts") or []) if isinstance(p, dict) and "text" in p
+    )
 
 
 @lru_cache(maxsize=2048)
@@ -620,7 +632,7 @@ def _unit_vector(text: str) -> tuple[float, ...]:
 
 
 def embedding_values(text: str, dims: int | None) -> list[float]:
-    """A deterministic unit vector for ``text``; shorter sizes truncate without re-normalising, like Google."""
+    """A deterministic unit vector for ``text``; smaller sizes truncate, not re-normalised."""
     size = dims if isinstance(dims, int) and dims > 0 else DEFAULT_EMBEDDING_DIMS
     base = _unit_vector(text)
     if size <= len(base):

@@ -1,7 +1,7 @@
 """Which behaviour an API key gets: a control override, else the key's prefix convention, else ``ok``.
 
-Keys are plain strings chosen by tests (never real-looking ``AIza...`` keys); the prefix says what the key does,
-so a gateway configured with ``ok-1,rpm-2,invalid-3`` already has a realistic pool without any scripting.
+Keys are plain strings chosen by tests (never real-looking ``AIza...`` keys); the prefix says what the key
+does, so a gateway configured with ``ok-1,rpm-2,invalid-3`` already has a realistic pool without scripting.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ BEHAVIOURS: tuple[str, ...] = (
 )
 # Errors raised by the key check in front of every authenticated route (models.list/get included).
 KEY_ERRORS = frozenset({"invalid", "denied"})
-# Errors only model calls see (generate, stream, countTokens, embeddings): models.get stays a quota-free probe.
-CALL_ERRORS = frozenset({"rpm", "rpd", "unavail", "internal"})
+# rpm, rpd, unavail and internal only affect model calls (generate, stream, countTokens, embeddings), so that
+# models.get stays a free probe of a cooling key.
 STREAM_ONLY = frozenset({"midstream", "truncated"})
 WILDCARD = "*"
 

@@ -1,9 +1,9 @@
 """The fake's model catalogue: the recorded ``models.list`` page plus a synthesised embedding model.
 
-The recorded page holds exactly 50 models (the default ``pageSize``) and a ``nextPageToken``. Appending one more
-model means the default first page equals the recording, token included, and a second page exists, so clients'
-pagination is exercised against real shapes. Page tokens are built like Google's: base64 of a tiny protobuf
-(field 1, the last model name of the previous page).
+The recorded page holds exactly 50 models (the default ``pageSize``) and a ``nextPageToken``. Appending
+one more model means the default first page equals the recording, token included, and a second page exists,
+so clients' pagination is exercised against real shapes. Page tokens are built like Google's: base64 of a
+tiny protobuf (field 1, the last model name of the previous page).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class Catalog:
     models: list[dict[str, Any]]
 
     @classmethod
-    def load(cls, extra_models: list[str] | None = None) -> "Catalog":
+    def load(cls, extra_models: list[str] | None = None) -> Catalog:
         recorded = fixtures.load_json(MODELS_FIXTURE)["models"]
         models = copy.deepcopy(recorded) + copy.deepcopy(SYNTHETIC_MODELS)
         known = {m["name"] for m in models}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import re
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from . import fixtures
@@ -18,7 +18,7 @@ ErrorReply = tuple[int, dict[str, Any]]
 DEFAULT_RPM_RETRY_DELAY = "58s"  # from reconstructed/429__free-tier-requests-per-minute.json
 
 
-@lru_cache(maxsize=None)
+@cache
 def _recorded(relative: str) -> dict[str, Any]:
     body = fixtures.load_json(relative)
     return body[0] if isinstance(body, list) else body
@@ -61,8 +61,8 @@ def service_disabled(project: str = "000000000000") -> ErrorReply:
     url = f"https://console.developers.google.com/apis/api/generativelanguage.googleapis.com/overview?project={project}"
     message = (
         f"Generative Language API has not been used in project {project} before or it is disabled. "
-        f"Enable it by visiting {url} then retry. If you enabled this API recently, wait a few minutes for the "
-        "action to propagate to our systems and retry."
+        f"Enable it by visiting {url} then retry. If you enabled this API recently, wait a few minutes for "
+        "the action to propagate to our systems and retry."
     )
     return 403, {
         "error": {
@@ -82,7 +82,11 @@ def service_disabled(project: str = "000000000000") -> ErrorReply:
                         "activationUrl": url,
                     },
                 },
-                {"@type": "type.googleapis.com/google.rpc.LocalizedMessage", "locale": "en-US", "message": message},
+                {
+                    "@type": "type.googleapis.com/google.rpc.LocalizedMessage",
+                    "locale": "en-US",
+                    "message": message,
+                },
                 {
                     "@type": "type.googleapis.com/google.rpc.Help",
                     "links": [{"description": "Google developers console API activation", "url": url}],
@@ -108,7 +112,9 @@ def _quota(relative: str, model: str, retry_delay: str | None) -> ErrorReply:
     if old_model:
         error["message"] = error["message"].replace(f"model: {old_model}", f"model: {model}")
     if retry_delay is not None:
-        error["message"] = re.sub(r"Please retry in [0-9.]+s\.", f"Please retry in {retry_delay}.", error["message"])
+        error["message"] = re.sub(
+            r"Please retry in [0-9.]+s\.", f"Please retry in {retry_delay}.", error["message"]
+        )
     return _reply(body)
 
 
@@ -156,12 +162,14 @@ def invalid_argument(message: str, violations: list[dict[str, str]] | None = Non
     """400 INVALID_ARGUMENT, with a google.rpc.BadRequest detail when there are field violations."""
     error: dict[str, Any] = {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}
     if violations:
-        error["details"] = [{"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": violations}]
+        error["details"] = [
+            {"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": violations}
+        ]
     return 400, {"error": error}
 
 
 def unknown_fields(names: list[str], at: str | None = None) -> ErrorReply:
-    """400 for unknown JSON fields: the reconstructed compat body unwrapped from its array, names swapped in."""
+    """400 for unknown JSON fields: the reconstructed compat body, unwrapped from its array, names swapped."""
     template = _recorded("reconstructed/400__unknown-field__openai-compat-array-wrapped.json")
     prefix, suffix = template["error"]["message"].split('"frequency_penalty"', 1)
     where = f" at '{at}'" if at else ""
@@ -181,10 +189,10 @@ def missing_thought_signature(function_name: str, position: int) -> ErrorReply:
     return simple(
         400,
         "INVALID_ARGUMENT",
-        "Function call is missing a thought_signature in functionCall parts. This is required for tools to work "
-        "correctly, and missing thought_signature may lead to degraded model performance. Additional data, "
-        f"function call `default_api:{function_name}` , position {position}. Please refer to "
-        "https://ai.google.dev/gemini-api/docs/thought-signatures for more details.",
+        "Function call is missing a thought_signature in functionCall parts. This is required for tools to "
+        "work correctly, and missing thought_signature may lead to degraded model performance. "
+        f"Additional data, function call `default_api:{function_name}` , position {position}. "
+        "Please refer to https://ai.google.dev/gemini-api/docs/thought-signatures for more details.",
     )
 
 
@@ -192,6 +200,6 @@ def not_found_html(path: str) -> bytes:
     """Google's front end answers unrouted paths with a small HTML page, not a JSON error."""
     return (
         "<!DOCTYPE html>\n<html lang=en>\n  <meta charset=utf-8>\n  <title>Error 404 (Not Found)!!1</title>\n"
-        f"  <p><b>404.</b> <ins>That\u2019s an error.</ins>\n  <p>The requested URL <code>{path}</code> was not "
-        "found on this server.  <ins>That\u2019s all we know.</ins>\n"
-    ).encode("utf-8")
+        f"  <p><b>404.</b> <ins>That\u2019s an error.</ins>\n  <p>The requested URL <code>{path}</code> "
+        "was not found on this server.  <ins>That\u2019s all we know.</ins>\n"
+    ).encode()

@@ -46,14 +46,18 @@ class FakeHandle:
 
     # -------------------------------------------------------------------------------------------- control
 
-    def _control(self, method: str, name: str, payload: Any = None, params: dict[str, str] | None = None) -> Any:
-        response = self._session.request(method, f"{self.url}/_control/{name}", json=payload, params=params, timeout=10)
+    def _control(
+        self, method: str, name: str, payload: Any = None, params: dict[str, str] | None = None
+    ) -> Any:
+        response = self._session.request(
+            method, f"{self.url}/_control/{name}", json=payload, params=params, timeout=10
+        )
         if response.status_code != 200:
             raise ValueError(f"/_control/{name} answered {response.status_code}: {response.text}")
         return response.json()
 
     def script(self, key: str, behaviour: str, **params: Any) -> dict[str, Any]:
-        """Give ``key`` a behaviour (params: delay, retry_delay, times, chunk_delay, abort). ``"*"``: all keys."""
+        """Give ``key`` a behaviour (params: delay, retry_delay, times, chunk_delay, abort); ``"*"``: all."""
         return self._control("POST", "script", {"key": key, "behaviour": behaviour, **params})
 
     def enqueue(self, *responses: dict[str, Any]) -> dict[str, Any]:
@@ -79,7 +83,7 @@ class FakeHandle:
         self._session.close()
         self._finalizer()
 
-    def __enter__(self) -> "FakeHandle":
+    def __enter__(self) -> FakeHandle:
         return self
 
     def __exit__(

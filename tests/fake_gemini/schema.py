@@ -73,7 +73,9 @@ def _instance(schema: Any, root: dict[str, Any], required_only: bool, depth: int
             part = _resolve_ref(part["$ref"], root) if isinstance(part, dict) and "$ref" in part else part
             if isinstance(part, dict):
                 merged = _merge(merged, part)
-        return _instance(_merge(merged, {k: v for k, v in schema.items() if k != "allOf"}), root, required_only, depth + 1)
+        return _instance(
+            _merge(merged, {k: v for k, v in schema.items() if k != "allOf"}), root, required_only, depth + 1
+        )
     kind = _type_of(schema)
     if kind == "object":
         return _object(schema, root, required_only, depth)

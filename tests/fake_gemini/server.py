@@ -18,7 +18,7 @@ import orjson
 from aiohttp import web
 
 from . import answers, errors, fixtures, validation, wire
-from .behaviours import CALL_ERRORS, KEY_ERRORS, STREAM_ONLY, Behaviours, Script, ScriptError, parse_script
+from .behaviours import KEY_ERRORS, STREAM_ONLY, Behaviours, Script, ScriptError, parse_script
 from .catalog import Catalog, PageTokenError
 
 Framing = Literal["json", "sse", "array"]
@@ -164,7 +164,7 @@ class FakeGemini:
         headers = wire.SSE_HEADERS if framing == "sse" else wire.JSON_HEADERS
         return web.Response(body=wire.pretty_json(body), status=status, headers=headers)
 
-    async def _key_phase(self, call: Call, script: Script, slot: str | None) -> errors.ErrorReply | None:
+    async def _key_phase(self, script: Script, slot: str | None) -> errors.ErrorReply | None:
         """Per-key effects every authenticated route sees: the slow delay and key-level errors."""
         if script.behaviour == "slow":
             self.behaviours.acted(slot)
@@ -174,19 +174,22 @@ class FakeGemini:
             return errors.api_key_invalid() if script.behaviour == "invalid" else errors.service_disabled()
         return None
 
-    def _call_error(self, script: Script, slot: str | None, model: str) -> errors.ErrorReply | None:
-        """Quota and backend errors scripted for model calls."""
-        if script.behaviour not in CALL_ERRORS:
+    def _quota_error(self, script: Script, slot: str | None, model: str) -> errors.ErrorReply | None:
+        """429s scripted for model calls (checked before the body, like a quota in front of the backend)."""
+        if script.behaviour == "rpm":
+            self.behaviours.acted(slot)
+            return errors.rate_limited_per_minute(model, script.retry_delay or self.options.retry_delay)
+        if script.behaviour == "rpd":
+            self.behaviours.acted(slot)
+            return errors.quota_exhausted_per_day(model, script.retry_delay)
+        return None
+
+    def _backend_error(self, script: Script, slot: str | None) -> errors.ErrorReply | None:
+        """503/500 scripted for model calls (after validation: the backend failed a valid request)."""
+        if script.behaviour not in ("unavail", "internal"):
             return None
         self.behaviours.acted(slot)
-        retry = script.retry_delay or self.options.retry_delay
-        if script.behaviour == "rpm":
-            return errors.rate_limited_per_minute(model, retry)
-        if script.behaviour == "rpd":
-            return errors.quota_exhausted_per_day(model, script.retry_delay)
-        if script.behaviour == "unavail":
-            return errors.unavailable()
-        return errors.internal()
+        return errors.unavailable() if script.behaviour == "unavail" else errors.internal()
 
     # ------------------------------------------------------------------------------------------- catch-all
 
@@ -206,7 +209,7 @@ class FakeGemini:
         reply = self._auth_error(request, call)
         if reply is None:
             script, slot = self.behaviours.resolve(call.key)
-            reply = await self._key_phase(call, script, slot)
+            reply = await self._key_phase(script, slot)
             if reply is None and script.behaviour == "ok":
                 self.behaviours.acted(slot)
         return call, (self._error(reply) if reply else None)
@@ -221,7 +224,9 @@ class FakeGemini:
             size = int(raw_size) if raw_size else None
         except ValueError:
             message = f"Invalid value at 'page_size' (TYPE_INT32), \"{raw_size}\""
-            return self._error(errors.invalid_argument(message, [{"field": "page_size", "description": message}]))
+            return self._error(
+                errors.invalid_argument(message, [{"field": "page_size", "description": message}])
+            )
         try:
             page = self.catalog.page(size, request.query.get("pageToken"))
         except PageTokenError:
@@ -262,14 +267,15 @@ class FakeGemini:
         if reply:
             return self._error(reply, framing)
         script, slot = self.behaviours.resolve(call.key)
-        reply = await self._key_phase(call, script, slot)
+        reply = await self._key_phase(script, slot)
         if reply:
             return self._error(reply, framing)
         required = REQUIRED_METHOD.get(method, method)
         if method not in IMPLEMENTED_METHODS or not self.catalog.supports(model, required):
             return self._error(errors.model_not_found(model, required, version), framing)
-        if script.behaviour in ("rpm", "rpd"):
-            return self._error(self._call_error(script, slot, model) or errors.internal(), framing)
+        reply = self._quota_error(script, slot, model)
+        if reply:
+            return self._error(reply, framing)
         if call.json_error:
             return self._error(errors.invalid_json("Unexpected token."), framing)
         body = call.body if call.body is not None else {}
@@ -281,7 +287,7 @@ class FakeGemini:
             reply = validation.validate_embed(body, batch=method == "batchEmbedContents")
         if reply:
             return self._error(reply, framing)
-        reply = self._call_error(script, slot, model)
+        reply = self._backend_error(script, slot)
         if reply:
             return self._error(reply, framing)
         if method == "countTokens":
@@ -296,7 +302,7 @@ class FakeGemini:
         return await self._stream_generate(request, model, body, framing, script, slot)
 
     def _acted_ok(self, script: Script, slot: str | None) -> None:
-        """An ``ok`` override with ``times`` is used up by answered calls (stream-only keys act on streams)."""
+        """An ``ok`` override with ``times`` is used up by answered calls."""
         if script.behaviour == "ok":
             self.behaviours.acted(slot)
 
@@ -305,7 +311,11 @@ class FakeGemini:
 
         def values(request: dict[str, Any]) -> dict[str, Any]:
             dims = answers.get(request, "outputDimensionality") or default_dims
-            return {"values": answers.embedding_values(answers.content_text(answers.get(request, "content")), dims)}
+            return {
+                "values": answers.embedding_values(
+                    answers.content_text(answers.get(request, "content")), dims
+                )
+            }
 
         if batch:
             return {"embeddings": [values(r) for r in body["requests"]]}
@@ -517,9 +527,7 @@ async def start_in_loop(
 ) -> tuple[web.AppRunner, int, FakeGemini]:
     """Start the fake inside the running event loop (for in-process use); returns the bound port."""
     fake = FakeGemini(options)
-    runner = web.AppRunner(
-        fake.make_app(), access_log=None, handler_cancellation=True, shutdown_timeout=1.0
-    )
+    runner = web.AppRunner(fake.make_app(), access_log=None, handler_cancellation=True, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

@@ -1,4 +1,4 @@
-"""Request checks that make the fake reject what Gemini rejects, so translation bugs fail in tests, not in prod.
+"""Request checks that make the fake reject what Gemini rejects, so translation bugs fail in tests.
 
 Order follows Google's: JSON parsing first (unknown names, bytes fields), then field requirements, then the
 model-specific rules. Field paths in messages use Google's snake_case form (``generation_config``,
@@ -105,7 +105,9 @@ def _check_unknown_names(body: dict[str, Any]) -> errors.ErrorReply | None:
     found = _unknown(config, GENERATION_CONFIG_FIELDS, "generation_config")
     if found:
         return found
-    found = _unknown(get(config, "thinkingConfig"), THINKING_CONFIG_FIELDS, "generation_config.thinking_config")
+    found = _unknown(
+        get(config, "thinkingConfig"), THINKING_CONFIG_FIELDS, "generation_config.thinking_config"
+    )
     if found:
         return found
     containers: list[tuple[str, Any]] = [
@@ -248,5 +250,7 @@ def validate_embed(body: Any, batch: bool) -> errors.ErrorReply | None:
                 )
         return None
     if not get(body, "content"):
-        return errors.simple(400, "INVALID_ARGUMENT", "* EmbedContentRequest.content: content is not specified\n")
+        return errors.simple(
+            400, "INVALID_ARGUMENT", "* EmbedContentRequest.content: content is not specified\n"
+        )
     return None

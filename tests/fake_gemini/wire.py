@@ -4,7 +4,7 @@ Every framing choice here copies a recorded response (see ``tests/fixtures/gemin
 gateway's parsers are only as good as the bytes they are tested against:
 
 * plain JSON bodies (answers and errors) are pretty-printed with a 2-space indent and a trailing newline;
-* SSE events are ``data: <json>\\r\\n\\r\\n`` with ``": "`` after keys and no space after commas, no ``[DONE]``;
+* SSE events are ``data: <json>\\r\\n\\r\\n``, ``": "`` after keys, no space after commas, no ``[DONE]``;
 * the JSON-array stream (no ``alt=sse``) is ``[{...}\\n,\\r\\n{...}\\n]``, each element pretty-printed.
 """
 
@@ -68,7 +68,7 @@ def json_array(objs: list[Any]) -> bytes:
 
 
 def split_sse_events(raw: bytes) -> list[bytes]:
-    """Split a raw SSE body into events, each keeping its own ``\\r\\n\\r\\n`` terminator (for byte replay)."""
+    """Split a raw SSE body into events, each keeping its ``\\r\\n\\r\\n`` terminator (for byte replay)."""
     events: list[bytes] = []
     rest = raw
     while rest:
