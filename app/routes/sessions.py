@@ -1,9 +1,57 @@
-"""The chat sessions API (placeholder until the sessions routes land)."""
+"""The chat sessions API: ``POST /start_chat``, ``/send_message``, ``/end_chat``, also under ``/hf``.
+
+Thin: read the body, hand it to :class:`app.services.sessions.SessionService`, send its reply. A body that is
+not JSON is handed over as ``None`` so the service answers it like a body without the required field (403 for
+start_chat, 404 for the others, as the contract says); only an oversized body is refused here (413).
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
+
+from app.routes.common import BodyError, gateway, read_json
+from app.routes.responses import to_response
+from app.services.replies import JsonReply
+
+
+async def _payload(request: Request) -> Any | Response:
+    try:
+        return await read_json(request, gateway(request).settings.max_request_body)
+    except BodyError as exc:
+        if exc.status == 413:
+            return to_response(JsonReply.of({"error": str(exc)}, 413))
+        return None
+
+
+async def start_chat(request: Request) -> Response:
+    payload = await _payload(request)
+    if isinstance(payload, Response):
+        return payload
+    return to_response(await gateway(request).sessions.start_chat(payload))
+
+
+async def send_message(request: Request) -> Response:
+    payload = await _payload(request)
+    if isinstance(payload, Response):
+        return payload
+    return to_response(await gateway(request).sessions.send_message(payload))
+
+
+async def end_chat(request: Request) -> Response:
+    payload = await _payload(request)
+    if isinstance(payload, Response):
+        return payload
+    return to_response(await gateway(request).sessions.end_chat(payload))
 
 
 def routes() -> list[Route]:
-    return []
+    out: list[Route] = []
+    for prefix in ("", "/hf"):
+        out += [Route(f"{prefix}/start_chat", start_chat, methods=["POST"]),
+                Route(f"{prefix}/send_message", send_message, methods=["POST"]),
+                Route(f"{prefix}/end_chat", end_chat, methods=["POST"])]
+    return out

@@ -1,17 +1,300 @@
-"""Chat sessions for clients that keep no history (placeholder until the sessions service lands)."""
+"""SessionService: the chat sessions API (start_chat, send_message, end_chat) from payload to reply.
+
+Status codes follow the seed API's contract: start_chat 403 for a missing or unknown user_id, send_message
+and end_chat 404 for a missing or unknown chat_id, send_message 429 past the user's rate, 500 on errors. Where
+the contract is silent the gateway says what it means rather than squeezing it into those codes
+(docs/sessions.md):
+
+* 400 for a bad ``model_name``/``generation_config`` (naming the field) or a missing/empty ``message``;
+* 403 on send_message when the chat's user was removed from the valid-users file (access is revoked at once);
+* 429 with ``Retry-After`` also when every pool key is cooling (the pool, not the user, is out of quota), and
+  503 when no key is usable at all or the total session cap is reached;
+* 500 for every other failure of the model call (an upstream error, no answer, a blocked prompt) and when the
+  session store is unreachable.
+
+Every error body is ``{"error": "<message>"}``. A turn's history is saved only after the model answered, so a
+failed turn leaves the conversation exactly as it was and a retry is clean.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
+
+import orjson
+
+from app.keys import NoKeyAvailable, scrub
+from app.observability.events import EventSink, Interaction
+from app.services.replies import JsonReply, retry_after_header
+from app.sessions import (
+    ConfigError,
+    Limits,
+    MemoryRateLimiter,
+    MemorySessionStore,
+    RateLimiter,
+    RedisRateLimiter,
+    RedisSessionStore,
+    Session,
+    SessionLimitReached,
+    SessionStore,
+    StoreUnavailable,
+    ValidUsers,
+    append_exchange,
+    build_request,
+    looks_like_chat_id,
+    new_chat_id,
+    parse_generation_config,
+    parse_model_name,
+    read_reply,
+    user_turn,
+    window_for,
+)
+from app.upstream import GeminiClient, UpstreamResponse, UpstreamUnavailable
+
+log = logging.getLogger("gateway.sessions")
+
+__all__ = ["SessionService", "build_sessions"]
+
+_UNKNOWN_CHAT = "unknown chat_id: the chat does not exist, has ended or has expired"
+_MAX_ERROR_TEXT = 500
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JsonReply:
+    return JsonReply.of({"error": message}, status, headers)
 
 
 class SessionService:
+    def __init__(self, *, client: GeminiClient, store: SessionStore, limiter: RateLimiter, users: ValidUsers,
+                 events: EventSink, default_model: str, max_history: int, secrets: Sequence[str] = (),
+                 clock: Callable[[], float] = time.time) -> None:
+        self._client = client
+        self.store = store
+        self.limiter = limiter
+        self.users = users
+        self._events = events
+        self._default_model = default_model
+        self._max_history = max_history
+        self._secrets = tuple(secrets)  # raw pool keys: scrubbed from upstream messages for clients
+        self._clock = clock
+        self._sweeper: asyncio.Task[None] | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+
     async def start(self) -> None:
-        return None
+        self.users.refresh(force=True)  # log a missing users file at start-up, not at the first request
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="sessions-sweeper")
 
     async def stop(self) -> None:
-        return None
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+        await self.store.close()
+        await self.limiter.close()
+
+    async def _sweep_forever(self) -> None:
+        """Expired sessions are never served (lookups check), but the memory they hold is given back here."""
+        interval = min(60.0, max(1.0, self.store.limits.ttl))
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                now = self._clock()
+                await self.store.sweep(now)
+                await self.limiter.sweep(now)
+            except StoreUnavailable:
+                pass  # already logged by the store
+            except Exception:  # noqa: BLE001 - the sweeper must outlive any one failure
+                log.exception("session sweep failed")
+
+    # -- the API ---------------------------------------------------------------------------------------------
+
+    async def start_chat(self, payload: Any) -> JsonReply:
+        try:
+            return await self._start_chat(payload)
+        except Exception as exc:  # noqa: BLE001 - the contract promises a 500, in our error shape
+            return self._internal(exc, "start_chat")
+
+    async def send_message(self, payload: Any) -> JsonReply:
+        try:
+            return await self._send_message(payload)
+        except Exception as exc:  # noqa: BLE001
+            return self._internal(exc, "send_message")
+
+    async def end_chat(self, payload: Any) -> JsonReply:
+        try:
+            return await self._end_chat(payload)
+        except Exception as exc:  # noqa: BLE001
+            return self._internal(exc, "end_chat")
+
+    @staticmethod
+    def _internal(exc: Exception, what: str) -> JsonReply:
+        if isinstance(exc, StoreUnavailable):
+            # A transient outage of the shared store, said plainly; the client may retry.
+            return _error(503, str(exc), {"retry-after": "5"})
+        log.exception("%s failed", what)
+        return _error(500, "internal error")
+
+    async def _start_chat(self, payload: Any) -> JsonReply:
+        user_id = payload.get("user_id") if isinstance(payload, dict) else None
+        if not isinstance(user_id, str) or not user_id:
+            return _error(403, "user_id is missing")
+        if not self.users.contains(user_id):
+            return _error(403, "user_id is not a valid user")
+        try:
+            model = parse_model_name(payload.get("model_name"), self._default_model)
+            config = parse_generation_config(payload.get("generation_config"))
+        except ConfigError as exc:
+            return _error(400, str(exc))
+        now = self._clock()
+        session = Session(chat_id=new_chat_id(), user_id=user_id, model=model, generation_config=config,
+                          created=now)
+        try:
+            evicted = await self.store.create(session, now)
+        except SessionLimitReached as exc:
+            return _error(503, f"{exc}; end unused chats or try again later")
+        if evicted:
+            log.info("user reached SESSION_MAX_PER_USER: %d least recently used chat(s) ended", len(evicted))
+        return JsonReply.of({"chat_id": session.chat_id})
+
+    async def _find(self, payload: Any, now: float) -> Session | JsonReply:
+        """The payload's chat, or the 404 reply. A ``user_id`` in the payload (optional) must be the owner's:
+        a chat of someone else answers exactly like an unknown one."""
+        chat_id = payload.get("chat_id") if isinstance(payload, dict) else None
+        if chat_id is None or chat_id == "":
+            return _error(404, "chat_id is missing")
+        if not looks_like_chat_id(chat_id):
+            return _error(404, _UNKNOWN_CHAT)
+        session = await self.store.load(chat_id, now)
+        claimed = payload.get("user_id")
+        if session is None or (isinstance(claimed, str) and claimed and claimed != session.user_id):
+            return _error(404, _UNKNOWN_CHAT)
+        return session
+
+    async def _send_message(self, payload: Any) -> JsonReply:
+        now = self._clock()
+        found = await self._find(payload, now)
+        if isinstance(found, JsonReply):
+            return found
+        if not self.users.contains(found.user_id):
+            return _error(403, "this chat's user_id is no longer a valid user")
+        message = payload.get("message")
+        if not isinstance(message, str) or not message.strip():
+            return _error(400, "message must be a non-empty string")
+        wait = await self.limiter.acquire(found.user_id, now)
+        if wait is not None:
+            per = f"{self.limiter.window:g} second" + ("" if self.limiter.window == 1 else "s")
+            limit = self.limiter.limit
+            message = f"rate limit exceeded: at most {limit} send_message calls per {per} per user"
+            return _error(429, message, {"retry-after": str(max(1, math.ceil(wait)))})
+        async with self.store.lock(found.chat_id):
+            # Re-read under the lock: a turn that held it before us may have extended the history.
+            session = await self.store.load(found.chat_id, self._clock())
+            if session is None:
+                return _error(404, _UNKNOWN_CHAT)
+            return await self._turn(session, message)
+
+    async def _end_chat(self, payload: Any) -> JsonReply:
+        now = self._clock()
+        found = await self._find(payload, now)
+        if isinstance(found, JsonReply):
+            return found
+        if not await self.store.delete(found.chat_id, now):
+            return _error(404, _UNKNOWN_CHAT)
+        return JsonReply.of({"message": "Chat session ended."})
+
+    # -- one turn --------------------------------------------------------------------------------------------
+
+    async def _turn(self, session: Session, message: str) -> JsonReply:
+        request = build_request(session.history, message, session.generation_config)
+        started = time.time()
+
+        def done(reply: JsonReply, *, key_id: str | None = None, response: dict[str, Any] | None = None,
+                 text: str = "", error: str | None = None) -> JsonReply:
+            if self._events.enabled:
+                self._events.publish(Interaction(
+                    surface="session", model=session.model, request=request, response=response,
+                    started=started, finished=time.time(), status=reply.status, user_id=session.user_id,
+                    session_id=session.chat_id, key_id=key_id, error=error, output_text=text,
+                    message=message))
+            return reply
+
+        try:
+            result = await self._client.call("POST", f"models/{session.model}:generateContent",
+                                             model=session.model, body=orjson.dumps(request))
+        except NoKeyAvailable as exc:
+            if exc.no_keys or exc.all_disabled:
+                return done(_error(503, f"no API key can serve the request: {exc.message}"),
+                            error=exc.message)
+            return done(_error(429, f"every API key is cooling down: {exc.message}",
+                               retry_after_header(exc.retry_after)), error=exc.message)
+        except UpstreamUnavailable as exc:
+            return done(_error(500, f"the model could not be reached: {exc}"), error=str(exc))
+        if result.status == 429:  # the last key tried was out of quota too: the pool is limited, not the user
+            why = self._upstream_message(result)
+            reply = _error(429, f"every API key is out of quota: {why}",
+                           retry_after_header(result.outcome.retry_after))
+            return done(reply, key_id=result.key_id, error=why)
+        if result.status != 200:
+            why = self._upstream_message(result)
+            return done(_error(500, f"the model call failed (upstream HTTP {result.status}): {why}"),
+                        key_id=result.key_id, error=why)
+        try:
+            response = orjson.loads(result.body)
+        except orjson.JSONDecodeError:
+            return done(_error(500, "the model's answer is not valid JSON"), key_id=result.key_id,
+                        error="unreadable upstream answer")
+        answer = read_reply(response)
+        gemini = response if isinstance(response, dict) else None
+        if answer.turn is None:
+            problem = answer.problem or "no answer"
+            return done(_error(500, problem), key_id=result.key_id, response=gemini, error=problem)
+        history = append_exchange(session.history, user_turn(message), answer.turn, self._max_history)
+        try:
+            saved = await self.store.save_history(session.chat_id, history, self._clock())
+        except StoreUnavailable as exc:
+            return done(_error(503, str(exc), {"retry-after": "5"}), key_id=result.key_id, response=gemini, text=answer.text,
+                        error=str(exc))
+        if not saved:  # ended (or evicted) while the model was answering: the answer stands, nothing to keep
+            log.info("a chat ended during its turn; the answer is returned and not kept")
+        return done(JsonReply.of({"response": answer.text}), key_id=result.key_id, response=gemini,
+                    text=answer.text)
+
+    def _upstream_message(self, result: UpstreamResponse) -> str:
+        """Google's error message, scrubbed of keys (it can echo them) and kept short."""
+        message: str | None = None
+        try:
+            body = orjson.loads(result.body)
+            error = body.get("error") if isinstance(body, dict) else None
+            if isinstance(error, dict) and isinstance(error.get("message"), str):
+                message = error["message"]
+        except orjson.JSONDecodeError:
+            pass
+        if message is None:
+            message = result.body[:_MAX_ERROR_TEXT].decode("utf-8", "replace") or "no details"
+        return scrub(message, self._secrets)[:_MAX_ERROR_TEXT]
 
 
 def build_sessions(gateway: Any) -> SessionService:
-    return SessionService()
+    """The sessions service over the process's upstream client and events; Redis if ``REDIS_URL`` is set."""
+    s = gateway.settings
+    limits = Limits(ttl=s.session_ttl, max_per_user=s.session_max_per_user, max_total=s.session_max_total)
+    limit, window = window_for(s.user_rate_limit)
+    store: SessionStore
+    limiter: RateLimiter
+    if s.redis_url:
+        # The lease outlives the longest turn the client allows (TIME_OUT), so it never lapses mid-turn.
+        store = RedisSessionStore(s.redis_url, limits, lease=s.time_out + 10.0)
+        limiter = RedisRateLimiter(s.redis_url, limit, window)
+    else:
+        store = MemorySessionStore(limits)
+        limiter = MemoryRateLimiter(limit, window)
+    return SessionService(client=gateway.client, store=store, limiter=limiter,
+                          users=ValidUsers(s.valid_users_file), events=gateway.events,
+                          default_model=s.session_default_model, max_history=s.session_max_history,
+                          secrets=s.api_keys)

@@ -39,7 +39,7 @@ def parse_model_name(value: object, default: str) -> str:
     return match.group(1)
 
 
-# -- value checks: each returns the value to send or raises ValueError with the reason -------------------------
+# -- value checks: each returns the value to send or raises ValueError with the reason -----------------------
 
 def _int(low: int | None = None) -> Callable[[Any], Any]:
     def check(value: Any) -> int:
@@ -139,7 +139,8 @@ def parse_generation_config(value: object) -> dict[str, Any]:
         snake = _BY_NAME.get(name) if isinstance(name, str) else None
         if snake is None:
             known = ", ".join(FIELDS)
-            raise ConfigError(f"generation_config.{name}", f"unknown field (known: {known}; camelCase also accepted)")
+            raise ConfigError(f"generation_config.{name}",
+                              f"unknown field (known: {known}; camelCase also accepted)")
         if item is None:
             continue
         camel, check = FIELDS[snake]

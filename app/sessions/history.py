@@ -50,7 +50,7 @@ def read_reply(response: object) -> ModelReply:
     candidate = candidates[0]
     content = candidate.get("content")
     parts = content.get("parts") if isinstance(content, dict) else None
-    if not isinstance(parts, list) or not parts:
+    if not isinstance(content, dict) or not isinstance(parts, list) or not parts:
         reason = candidate.get("finishReason")
         why = f" (finishReason: {reason})" if reason else ""
         return ModelReply(None, "", f"the model returned an empty answer{why}")
@@ -61,9 +61,9 @@ def read_reply(response: object) -> ModelReply:
 
 def append_exchange(history: list[dict[str, Any]], user: dict[str, Any], model: dict[str, Any],
                     max_turns: int) -> list[dict[str, Any]]:
-    """A new history with the exchange appended and at most ``max_turns`` turns (a turn is one user message or
-    one model reply). Whole exchanges are dropped from the front, so the history still starts with a user turn,
-    as Gemini requires; with an odd cap one turn of room stays unused."""
+    """A new history with the exchange appended and at most ``max_turns`` turns (a turn is one user message
+    or one model reply). Whole exchanges are dropped from the front, so the history still starts with a user
+    turn, as Gemini requires; with an odd cap one turn of room stays unused."""
     out = [*history, user, model]
     excess = len(out) - max_turns
     if excess > 0:

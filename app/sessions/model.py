@@ -13,8 +13,8 @@ from typing import Any
 
 __all__ = ["Session", "new_chat_id", "looks_like_chat_id"]
 
-# token_urlsafe(24) gives 32 characters of this alphabet; anything else cannot be one of ours, so it is refused
-# before it becomes part of a store key.
+# token_urlsafe(24) gives 32 characters of this alphabet; anything else cannot be one of ours, so it is
+# refused before it becomes part of a store key.
 _CHAT_ID_RE = re.compile(r"[A-Za-z0-9_-]{16,128}")
 
 
@@ -31,9 +31,9 @@ def looks_like_chat_id(value: object) -> bool:
 class Session:
     """One conversation: whose it is, which model answers, with which settings, and what was said so far.
 
-    ``history`` is a list of Gemini ``contents`` entries alternating ``user`` and ``model`` and always starting
-    with a ``user`` turn (the cap drops whole exchanges). ``generation_config`` is already in Gemini's
-    camelCase form. ``created`` is epoch seconds.
+    ``history`` is a list of Gemini ``contents`` entries alternating ``user`` and ``model`` and always
+    starting with a ``user`` turn (the cap drops whole exchanges). ``generation_config`` is already in
+    Gemini's camelCase form. ``created`` is epoch seconds.
     """
 
     chat_id: str

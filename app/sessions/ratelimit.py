@@ -8,10 +8,11 @@ a refused call does not consume budget, so a client that retries after ``Retry-A
 ``USER_RATE_LIMIT`` (calls per second) becomes ``limit``/``window`` in :func:`window_for`: rates of 1 or more
 count over one second (a fractional part is rounded), slower rates allow one call per ``1/rate`` seconds.
 
-Both limiters take ``now`` from the caller (epoch seconds) so tests drive them with a fake clock. The Redis one
-does the whole check-and-record in one Lua script, so replicas share one budget per user; if Redis fails it
-falls back to a local limiter for that call (logged once per outage, counted): a Redis outage must not turn
-into 500s for a limit that is only advisory protection of the pool.
+Both limiters take ``now`` from the caller (epoch seconds) so tests drive them with a fake clock. The Redis
+one does the whole check-and-record in one Lua script, so replicas share one budget per user; if Redis fails
+it falls back to a local limiter (logged once per outage, every failure counted) and asks Redis again only
+after ``retry_interval`` seconds, so an outage costs no timeouts on the request path: a limit that protects
+the pool must not turn a Redis outage into 500s.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import secrets
+import time
 from collections import deque
 from typing import Protocol
 
@@ -48,8 +50,8 @@ class RateLimiter(Protocol):
     window: float
 
     async def acquire(self, user_id: str, now: float) -> float | None:
-        """Record one call and return ``None`` if it is allowed; otherwise record nothing and return the seconds
-        until a call would be allowed (> 0)."""
+        """Record one call and return ``None`` if it is allowed; otherwise record nothing and return the
+        seconds until a call would be allowed (> 0)."""
         ...
 
     async def sweep(self, now: float) -> None:
@@ -90,7 +92,8 @@ class MemoryRateLimiter:
 
 
 # KEYS: the user's log (zset of call times). ARGV: now, horizon (now - window), limit, member, window_ms.
-# Returns {1, "0"} when allowed, {0, "<oldest call time>"} when refused (strings: Lua numbers become integers).
+# Returns {1, "0"} when allowed, {0, "<oldest call time>"} when refused (strings: Lua numbers would become
+# integers).
 _ACQUIRE = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
 if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3]) then
@@ -105,7 +108,7 @@ return {0, oldest[2]}
 
 class RedisRateLimiter:
     def __init__(self, url: str, limit: int, window: float, *, prefix: str = "gg:rl:", timeout: float = 0.5,
-                 client: aioredis.Redis | None = None) -> None:
+                 retry_interval: float = 5.0, client: aioredis.Redis | None = None) -> None:
         self.limit = limit
         self.window = window
         self._redis: aioredis.Redis = client or aioredis.from_url(
@@ -113,18 +116,24 @@ class RedisRateLimiter:
             retry=Retry(NoBackoff(), 1))
         self._p = prefix
         self._script = self._redis.register_script(_ACQUIRE)
+        self._window_ms = max(1, math.ceil(window * 1000))
         self._local = MemoryRateLimiter(limit, window)
         self._outage = False
+        self._retry_interval = retry_interval
+        self._retry_at = 0.0  # monotonic time before which Redis is not asked again
         self.redis_errors = 0
 
     async def acquire(self, user_id: str, now: float) -> float | None:
+        if self._outage and time.monotonic() < self._retry_at:
+            return self._local.acquire_now(user_id, now)
         member = f"{now!r}-{secrets.token_hex(4)}"  # unique: two calls in the same microsecond both count
         try:
             allowed, oldest = await self._script(
                 keys=[f"{self._p}user:{user_id}"],
-                args=[repr(now), repr(now - self.window), self.limit, member, max(1, math.ceil(self.window * 1000))])
+                args=[repr(now), repr(now - self.window), self.limit, member, self._window_ms])
         except _ERRORS as exc:
             self.redis_errors += 1
+            self._retry_at = time.monotonic() + self._retry_interval
             if not self._outage:
                 self._outage = True
                 log.error("rate limiter: Redis failed (%s); limiting per replica until it is back",

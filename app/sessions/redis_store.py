@@ -8,18 +8,19 @@ Layout under ``prefix`` (default ``gg:sess:``)::
     lock:<chat_id>   string  lease held by the replica running the chat's current turn
 
 Times travel as strings (``repr`` of the float) and are handed to Redis commands unchanged: Lua's number to
-string conversion keeps only 14 digits. ``exp`` in the hash is the truth for expiry (so tests can drive it with a fake clock, like the memory store);
-``PEXPIRE`` only lets Redis reclaim what nobody touches again. The zsets are pruned by score before every cap
-decision, so entries of sessions that Redis expired on its own do not count. chat_ids are URL-safe tokens
-without ``:``, so they cannot collide with the ``u:``/``all``/``lock:`` names.
+string conversion keeps only 14 digits. ``exp`` in the hash is the truth for expiry (so tests can drive it
+with a fake clock, like the memory store); ``PEXPIRE`` only lets Redis reclaim what nobody touches again. The
+zsets are pruned by score before every cap decision, so entries of sessions that Redis expired on its own do
+not count. chat_ids are URL-safe tokens without ``:``, so they cannot collide with the
+``u:``/``all``/``lock:`` names.
 
 Unlike the key pool, sessions have no local fallback when Redis is down: a replica-local copy would fork a
 conversation, and a chat started during the outage would vanish afterwards. Failures raise
-:class:`StoreUnavailable` (the API answers 500, per its contract) and are logged once per outage.
+:class:`StoreUnavailable` (the API answers 503 with Retry-After) and are logged once per outage.
 
-Turns of one chat are serialised across replicas by a lease (``SET NX PX``) taken for the whole turn, on top of
-a per-process lock so that waiters in one process do not poll Redis. The lease outlives the gateway's request
-deadline, and it is released only by its holder (compare-and-delete).
+Turns of one chat are serialised across replicas by a lease (``SET NX PX``) taken for the whole turn, on top
+of a per-process lock so that waiters in one process do not poll Redis. The lease outlives the gateway's
+request deadline, and it is released only by its holder (compare-and-delete).
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ keep(ARGV[4], KEYS[1], ARGV[5], f['user'], ARGV[2], ARGV[3])
 return h
 """
 
-# KEYS: session. ARGV: now, exp, ttl_ms, prefix, chat_id, history. Returns 1 if saved, 0 if the session is gone.
+# KEYS: session. ARGV: now, exp, ttl_ms, prefix, chat_id, history. Returns 1 if saved, 0 if it is gone.
 _SAVE = _FORGET + """
 local f = redis.call('HMGET', KEYS[1], 'user', 'exp')
 if not f[1] or not f[2] then return 0 end
@@ -180,7 +181,7 @@ class RedisSessionStore:
         self._count = self._redis.register_script(_COUNT)
         self._release = self._redis.register_script(_RELEASE)
 
-    # -- plumbing ---------------------------------------------------------------------------------------------
+    # -- plumbing --------------------------------------------------------------------------------------------
 
     def _exp(self, now: float) -> tuple[str, int]:
         return repr(now + self.limits.ttl), max(1, int(self.limits.ttl * 1000))
@@ -198,7 +199,7 @@ class RedisSessionStore:
             self._outage = False
             log.warning("session store: Redis at %s is reachable again", self._where)
 
-    # -- SessionStore -----------------------------------------------------------------------------------------
+    # -- SessionStore ----------------------------------------------------------------------------------------
 
     async def create(self, session: Session, now: float) -> list[str]:
         exp, ttl_ms = self._exp(now)
@@ -206,9 +207,9 @@ class RedisSessionStore:
         try:
             created, evicted = await self._create(
                 keys=[p + session.chat_id, f"{p}u:{session.user_id}", p + "all"],
-                args=[repr(now), exp, ttl_ms, self.limits.max_per_user, self.limits.max_total, p, session.chat_id,
-                      session.user_id, session.model, _dumps(session.generation_config), _dumps(session.history),
-                      repr(session.created)])
+                args=[repr(now), exp, ttl_ms, self.limits.max_per_user, self.limits.max_total, p,
+                      session.chat_id, session.user_id, session.model, _dumps(session.generation_config),
+                      _dumps(session.history), repr(session.created)])
         except _ERRORS as exc:
             raise self._failed(exc) from None
         self._ok()
@@ -255,7 +256,7 @@ class RedisSessionStore:
     async def _hold(self, chat_id: str) -> AsyncIterator[None]:
         async with self._locks.hold(chat_id):
             key, token = f"{self._p}lock:{chat_id}", secrets.token_hex(12)
-            give_up = time.monotonic() + self._lease_ms / 1000.0 + 1.0  # by then any holder's lease has lapsed
+            give_up = time.monotonic() + self._lease_ms / 1000.0 + 1.0  # any holder's lease lapsed by then
             try:
                 while not await self._redis.set(key, token, nx=True, px=self._lease_ms):
                     if time.monotonic() > give_up:

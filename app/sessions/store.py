@@ -10,7 +10,8 @@ Times are epoch seconds passed in by the caller, so tests drive expiry with a fa
 The caps, decided for scripts that never call end_chat:
 
 * per user: a user at ``max_per_user`` who starts another chat loses their least recently used one (it is
-  returned as evicted and then answers 404). Refusing instead would lock such a script out until the TTL ran out.
+  returned as evicted and then answers 404). Refusing instead would lock such a script out until the TTL ran
+  out.
 * in total: at ``max_total`` live sessions a new chat is refused (:class:`SessionLimitReached`, 503): evicting
   would let one crowd of users end everybody else's conversations.
 
@@ -92,8 +93,8 @@ class _Slot:
 
 
 class KeyedLock:
-    """One ``asyncio.Lock`` per key, created on demand and dropped when nobody holds or awaits it, so idle chats
-    cost nothing."""
+    """One ``asyncio.Lock`` per key, created on demand and dropped when nobody holds or awaits it, so idle
+    chats cost nothing."""
 
     def __init__(self) -> None:
         self._slots: dict[str, _Slot] = {}
@@ -156,7 +157,8 @@ class MemorySessionStore:
         if len(self._entries) - excess >= self.limits.max_total:
             self._sweep(now)
             if len(self._entries) - excess >= self.limits.max_total:
-                raise SessionLimitReached(f"the gateway holds its maximum of {self.limits.max_total} sessions")
+                raise SessionLimitReached(
+                    f"the gateway holds its maximum of {self.limits.max_total} sessions")
         evicted = [cid for _, cid in mine[:excess]]  # least recently used first
         for cid in evicted:
             self._remove(cid)
@@ -171,7 +173,7 @@ class MemorySessionStore:
         if entry is None:
             return None
         entry.expires = now + self.limits.ttl
-        # A copy: the caller builds the next turn on it, and nothing may change here before that turn succeeds.
+        # A copy: the caller builds the next turn on it, and nothing may change here before the turn succeeds.
         return replace(entry.session, history=list(entry.session.history))
 
     async def save_history(self, chat_id: str, history: list[dict[str, Any]], now: float) -> bool:

@@ -1,9 +1,9 @@
 """The valid users of the sessions API: one id per line in ``VALID_USERS_FILE``, re-read when it changes.
 
 Operators add a user by editing the file; no restart. The file is checked at most once per ``interval`` (its
-mtime, size and inode): one ``stat`` a second costs nothing on the request path, and the file is only read again when
-it changed. A missing or unreadable file means no valid users (start_chat answers 403) and is logged once per
-outage, not once per request.
+mtime, size and inode): one ``stat`` a second costs nothing on the request path, and the file is only read
+again when it changed. A missing or unreadable file means no valid users (start_chat answers 403) and is
+logged once per outage, not once per request.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ class ValidUsers:
             text = self._path.read_text(encoding="utf-8", errors="replace")
         except OSError as exc:
             if not self._missing_logged:
-                log.warning("valid users file %s cannot be read (%s): no user may start a chat until it exists",
+                log.warning("valid users file %s cannot be read (%s): no user may start a chat until it can",
                             self._path, exc.strerror or type(exc).__name__)
                 self._missing_logged = True
             self._users = frozenset()

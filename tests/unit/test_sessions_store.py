@@ -1,0 +1,271 @@
+"""One behavioural suite for every SessionStore (memory and Redis).
+
+The Redis variant needs a Redis at 127.0.0.1:6379; when it is not reachable these tests FAIL rather than skip.
+Expiry is driven by the ``now`` argument (a fake clock), in both stores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from app.sessions import (
+    Limits,
+    MemorySessionStore,
+    RedisSessionStore,
+    Session,
+    SessionLimitReached,
+    SessionStore,
+    StoreUnavailable,
+    new_chat_id,
+)
+from tests.unit.sessions_redis import DEAD_URL, REDIS_URL, redis_prefix
+
+NOW = 1_750_000_000.0
+TTL = 60.0
+
+Factory = Callable[..., SessionStore]
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def make(request: pytest.FixtureRequest) -> AsyncIterator[Factory]:
+    """``make(**limits)`` builds a store; every store made in one test shares one state (two replicas)."""
+    made: list[SessionStore] = []
+    memory: dict[Limits, MemorySessionStore] = {}
+
+    async with redis_prefix() as prefix:
+        def factory(ttl: float = TTL, max_per_user: int = 5, max_total: int = 100) -> SessionStore:
+            limits = Limits(ttl, max_per_user, max_total)
+            if request.param == "memory":
+                return memory.setdefault(limits, MemorySessionStore(limits))
+            store = RedisSessionStore(REDIS_URL, limits, prefix=prefix, lease=5.0)
+            made.append(store)
+            return store
+
+        try:
+            yield factory
+            for store in made:
+                assert store.redis_errors == 0  # type: ignore[attr-defined]
+        finally:
+            for store in made:
+                await store.close()
+
+
+@pytest.fixture
+def store(make: Factory) -> SessionStore:
+    return make()
+
+
+def session(user: str = "alice", **fields: object) -> Session:
+    values: dict[object, object] = {"chat_id": new_chat_id(), "user_id": user, "model": "gemini-2.5-flash",
+                                    "generation_config": {"temperature": 0.5, "maxOutputTokens": 100},
+                                    "history": [], "created": NOW}
+    values.update(fields)
+    return Session(**values)  # type: ignore[arg-type]
+
+
+EXCHANGE = [{"role": "user", "parts": [{"text": "hi ☃"}]},
+            {"role": "model", "parts": [{"text": "hello", "thoughtSignature": "c2lnbg=="}]}]
+
+
+# -- basic life ----------------------------------------------------------------------------------------------
+
+
+async def test_create_then_load_round_trips(store: SessionStore) -> None:
+    s = session(history=EXCHANGE)
+    assert await store.create(s, NOW) == []
+    loaded = await store.load(s.chat_id, NOW + 1)
+    assert loaded == s
+
+
+async def test_unknown_chat_is_none(store: SessionStore) -> None:
+    assert await store.load(new_chat_id(), NOW) is None
+    assert await store.save_history(new_chat_id(), EXCHANGE, NOW) is False
+    assert await store.delete(new_chat_id(), NOW) is False
+
+
+async def test_save_history_replaces_it(store: SessionStore) -> None:
+    s = session()
+    await store.create(s, NOW)
+    assert await store.save_history(s.chat_id, EXCHANGE, NOW + 1)
+    loaded = await store.load(s.chat_id, NOW + 2)
+    assert loaded is not None and loaded.history == EXCHANGE
+
+
+async def test_loaded_session_is_a_copy(store: SessionStore) -> None:
+    s = session(history=list(EXCHANGE))
+    await store.create(s, NOW)
+    s.history.append({"role": "user", "parts": [{"text": "not saved"}]})
+    loaded = await store.load(s.chat_id, NOW)
+    assert loaded is not None and loaded.history == EXCHANGE
+    loaded.history.append({"role": "user", "parts": [{"text": "not saved either"}]})
+    again = await store.load(s.chat_id, NOW)
+    assert again is not None and again.history == EXCHANGE
+
+
+async def test_delete(store: SessionStore) -> None:
+    s = session()
+    await store.create(s, NOW)
+    assert await store.delete(s.chat_id, NOW + 1) is True
+    assert await store.load(s.chat_id, NOW + 1) is None
+    assert await store.delete(s.chat_id, NOW + 1) is False
+    assert await store.count(NOW + 1) == 0
+
+
+# -- expiry --------------------------------------------------------------------------------------------------
+
+
+async def test_expires_after_ttl_idle(store: SessionStore) -> None:
+    s = session()
+    await store.create(s, NOW)
+    assert await store.load(s.chat_id, NOW + TTL) is None
+    assert await store.delete(s.chat_id, NOW + TTL) is False
+
+
+async def test_use_refreshes_the_idle_timer(store: SessionStore) -> None:
+    s = session()
+    await store.create(s, NOW)
+    assert await store.load(s.chat_id, NOW + TTL - 1) is not None
+    assert await store.save_history(s.chat_id, EXCHANGE, NOW + 2 * TTL - 2)
+    assert await store.load(s.chat_id, NOW + 3 * TTL - 3) is not None
+    assert await store.load(s.chat_id, NOW + 4 * TTL - 2) is None
+
+
+async def test_save_after_expiry_is_refused(store: SessionStore) -> None:
+    s = session()
+    await store.create(s, NOW)
+    assert await store.save_history(s.chat_id, EXCHANGE, NOW + TTL + 1) is False
+
+
+async def test_count_and_sweep_ignore_expired(store: SessionStore) -> None:
+    old, new = session(), session("bob")
+    await store.create(old, NOW)
+    await store.create(new, NOW + 30)
+    assert await store.count(NOW + 31) == 2
+    assert await store.sweep(NOW + TTL + 1) == 1
+    assert await store.count(NOW + TTL + 1) == 1
+    assert await store.load(new.chat_id, NOW + TTL + 1) is not None
+
+
+# -- caps ----------------------------------------------------------------------------------------------------
+
+
+async def test_per_user_cap_evicts_the_least_recently_used(make: Factory) -> None:
+    store = make(max_per_user=2)
+    a, b, c = session(), session(), session()
+    await store.create(a, NOW)
+    await store.create(b, NOW + 1)
+    await store.load(a.chat_id, NOW + 2)  # a is now more recently used than b
+    assert await store.create(c, NOW + 3) == [b.chat_id]
+    assert await store.load(b.chat_id, NOW + 4) is None
+    assert await store.load(a.chat_id, NOW + 4) is not None
+    assert await store.load(c.chat_id, NOW + 4) is not None
+
+
+async def test_per_user_cap_is_per_user(make: Factory) -> None:
+    store = make(max_per_user=1)
+    assert await store.create(session("alice"), NOW) == []
+    assert await store.create(session("bob"), NOW) == []
+    assert await store.count(NOW) == 2
+
+
+async def test_expired_sessions_do_not_count_against_the_user(make: Factory) -> None:
+    store = make(max_per_user=1)
+    await store.create(session(), NOW)
+    assert await store.create(session(), NOW + TTL + 1) == []
+
+
+async def test_total_cap_refuses_without_evicting(make: Factory) -> None:
+    store = make(max_per_user=2, max_total=2)
+    a1, a2 = session("alice"), session("alice")
+    await store.create(a1, NOW)
+    await store.create(a2, NOW + 1)
+    with pytest.raises(SessionLimitReached):
+        await store.create(session("bob"), NOW + 2)
+    assert await store.count(NOW + 2) == 2
+    # alice at her own cap can still start one: her oldest makes room, the total stays at the cap.
+    a3 = session("alice")
+    assert await store.create(a3, NOW + 3) == [a1.chat_id]
+    await store.delete(a2.chat_id, NOW + 4)
+    assert await store.create(session("bob"), NOW + 5) == []
+
+
+async def test_expired_sessions_do_not_count_against_the_total(make: Factory) -> None:
+    store = make(max_total=1)
+    await store.create(session("alice"), NOW)
+    with pytest.raises(SessionLimitReached):
+        await store.create(session("bob"), NOW + 1)
+    assert await store.create(session("bob"), NOW + TTL + 1) == []
+
+
+# -- replicas and concurrency --------------------------------------------------------------------------------
+
+
+async def test_replicas_share_sessions(make: Factory) -> None:
+    one, two = make(), make()
+    s = session()
+    await one.create(s, NOW)
+    assert await two.save_history(s.chat_id, EXCHANGE, NOW + 1)
+    loaded = await one.load(s.chat_id, NOW + 2)
+    assert loaded is not None and loaded.history == EXCHANGE
+    assert await two.delete(s.chat_id, NOW + 3)
+    assert await one.load(s.chat_id, NOW + 3) is None
+
+
+async def test_lock_serialises_turns_of_one_chat_across_replicas(make: Factory) -> None:
+    one, two = make(), make()
+    chat = new_chat_id()
+    trace: list[str] = []
+
+    async def turn(store: SessionStore, name: str) -> None:
+        async with store.lock(chat):
+            trace.append(f"{name}+")
+            await asyncio.sleep(0.05)
+            trace.append(f"{name}-")
+
+    await asyncio.gather(turn(one, "a"), turn(two, "b"), turn(one, "c"))
+    pairs = [trace[i:i + 2] for i in range(0, len(trace), 2)]
+    assert all(p[0][0] == p[1][0] and p[0][1] == "+" and p[1][1] == "-" for p in pairs), trace
+
+
+async def test_lock_does_not_block_other_chats(store: SessionStore) -> None:
+    trace: list[str] = []
+
+    async def turn(chat: str, name: str) -> None:
+        async with store.lock(chat):
+            trace.append(f"{name}+")
+            await asyncio.sleep(0.05)
+            trace.append(f"{name}-")
+
+    await asyncio.gather(turn(new_chat_id(), "a"), turn(new_chat_id(), "b"))
+    assert sorted(trace[:2]) == ["a+", "b+"]  # both held at once
+
+
+async def test_lock_is_released_when_the_turn_fails(store: SessionStore) -> None:
+    chat = new_chat_id()
+    with pytest.raises(RuntimeError):
+        async with store.lock(chat):
+            raise RuntimeError("turn failed")
+    async with asyncio.timeout(2):
+        async with store.lock(chat):
+            pass
+
+
+# -- Redis outage --------------------------------------------------------------------------------------------
+
+
+async def test_redis_outage_raises_store_unavailable(caplog: pytest.LogCaptureFixture) -> None:
+    store = RedisSessionStore(DEAD_URL.replace("redis://", "redis://:hunter2@"), Limits(TTL, 5, 100),
+                              timeout=0.2)
+    try:
+        with pytest.raises(StoreUnavailable):
+            await store.load(new_chat_id(), NOW)
+        with pytest.raises(StoreUnavailable):
+            await store.create(session(), NOW)
+        assert store.redis_errors == 2
+        assert "hunter2" not in caplog.text
+        assert sum("session store" in r.getMessage() for r in caplog.records) == 1  # logged once per outage
+    finally:
+        await store.close()
