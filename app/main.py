@@ -17,6 +17,7 @@ from app.config import Settings, load_settings
 from app.keys import KeyManager, MemoryPoolStore, PoolStore, SurgeDetector, key_id
 from app.observability.events import EventSink
 from app.observability.logs import setup_logging
+from app.observability.metrics import Metrics, RequestMetrics
 from app.observability.pipeline import build_event_sink
 from app.routes import openai as openai_routes
 from app.routes import admin as admin_routes
@@ -42,6 +43,7 @@ class Gateway:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.tokens = TokenGuard(settings.allowed_tokens)
+        self.metrics = Metrics()
         self.store: PoolStore = self._store(settings)
         self.keys = KeyManager(settings.api_keys, self.store, max_failures=settings.max_failures,
                                project_of=self._projects(settings),
@@ -50,7 +52,8 @@ class Gateway:
                                    time_out=settings.time_out, connect_timeout=settings.connect_timeout,
                                    read_timeout=settings.read_timeout, max_wait=settings.max_wait,
                                    connections=settings.upstream_connections,
-                                   max_per_key=settings.max_concurrent_per_key, probe_model=settings.probe_model)
+                                   max_per_key=settings.max_concurrent_per_key, probe_model=settings.probe_model,
+                                   on_outcome=self.metrics.upstream)
         self.prober = KeyProber(self.keys, self.client, interval=settings.check_interval)
         self.events: EventSink = build_event_sink(settings)
         self.signatures = SignatureCache()
@@ -125,4 +128,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_allow_origins,
                        allow_methods=settings.cors_allow_methods, allow_headers=settings.cors_allow_headers,
                        allow_credentials=settings.cors_allow_credentials, expose_headers=["retry-after"])
+    app.add_middleware(RequestMetrics, metrics=gw.metrics)
     return app

@@ -111,7 +111,8 @@ class GeminiClient:
 
     def __init__(self, *, base_url: str, keys: KeyManager, max_retries: int, time_out: float,
                  connect_timeout: float, read_timeout: float, max_wait: float, connections: int,
-                 max_per_key: int = 0, probe_model: str = "gemini-2.5-flash") -> None:
+                 max_per_key: int = 0, probe_model: str = "gemini-2.5-flash",
+                 on_outcome: Callable[[OutcomeKind], None] | None = None) -> None:
         self._base = base_url.rstrip("/")
         self.keys = keys
         self._max_retries = max_retries
@@ -125,6 +126,7 @@ class GeminiClient:
         self._max_per_key = max_per_key
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._probe_model = probe_model
+        self._on_outcome = on_outcome
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=self._connections, limit_per_host=self._connections,
@@ -227,6 +229,12 @@ class GeminiClient:
         reason = last.outcome.reason if last is not None else "deadline"
         raise UpstreamUnavailable(f"the upstream did not answer after {attempts} attempt(s) ({reason})")
 
+    async def _report(self, lease: Lease, model: str, outcome: Outcome) -> None:
+        """Every classified upstream answer passes here once: the pool acts on it, metrics count it."""
+        if self._on_outcome is not None:
+            self._on_outcome(outcome.kind)
+        await self.keys.report(lease, model, outcome)
+
     async def _take_slot(self, key_id: str) -> Callable[[], None]:
         """Bound concurrent upstream requests per key (``MAX_CONCURRENT_PER_KEY``) so a burst queues here
         instead of piling onto one key."""
@@ -269,14 +277,14 @@ class GeminiClient:
             raise
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             outcome = classify_exception(exc)
-            await self.keys.report(lease, model, outcome)
+            await self._report(lease, model, outcome)
             raise _Retry(outcome, None) from None
 
         try:
             if framing == "json" or resp.status != 200:
                 payload = await resp.read()
                 outcome = classify(resp.status, payload)
-                await self.keys.report(lease, model, outcome)
+                await self._report(lease, model, outcome)
                 result = UpstreamResponse(resp.status, resp.headers.get("content-type", "application/json"),
                                           payload, lease.key_id, outcome, attempts)
                 if outcome.kind is OutcomeKind.OK or not outcome.retryable():
@@ -290,7 +298,7 @@ class GeminiClient:
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             resp.close()
             outcome = classify_exception(exc)
-            await self.keys.report(lease, model, outcome)
+            await self._report(lease, model, outcome)
             raise _Retry(outcome, None) from None
         finally:
             if framing == "json" or resp.status != 200:
@@ -310,7 +318,7 @@ class GeminiClient:
                 if not events:
                     resp.close()
                     outcome = Outcome(OutcomeKind.TRANSIENT, 200, reason="empty stream")
-                    await self.keys.report(lease, model, outcome)
+                    await self._report(lease, model, outcome)
                     raise _Retry(outcome, None)
                 break
             seen += chunk
@@ -320,7 +328,7 @@ class GeminiClient:
             resp.close()
             status, error_body = _embedded_error(first)
             outcome = classify(status, error_body)
-            await self.keys.report(lease, model, outcome)
+            await self._report(lease, model, outcome)
             result = UpstreamResponse(status, "application/json; charset=UTF-8", error_body, lease.key_id,
                                       outcome, attempts)
             if outcome.retryable():
@@ -328,7 +336,7 @@ class GeminiClient:
             return result
 
         async def report(outcome: Outcome) -> None:
-            await self.keys.report(lease, model, outcome)
+            await self._report(lease, model, outcome)
 
         return UpstreamStream(resp.headers.get("content-type", "text/event-stream"), bytes(seen),
                               lease.key_id, attempts, deadline, resp, report)

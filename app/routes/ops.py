@@ -7,6 +7,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.routes.common import gateway
+from app.security import TokenGuard, bearer
 from app.services.replies import JsonReply
 from app.routes.responses import to_response
 
@@ -27,11 +28,20 @@ async def health(request: Request) -> Response:
     return to_response(JsonReply.of(summary))
 
 
+async def metrics(request: Request) -> Response:
+    gw = gateway(request)
+    token = gw.settings.metrics_token
+    if token and not TokenGuard([token]).check(bearer(request.headers)):
+        return to_response(JsonReply.of({"error": {"message": "missing or invalid metrics token"}}, 401))
+    body = gw.metrics.render(await gw.keys.summary(), gw.events.stats())
+    return Response(body, 200, media_type=gw.metrics.CONTENT_TYPE)
+
+
 async def root(request: Request) -> Response:
     return to_response(JsonReply.of({"service": "gemini-gateway", "status": "ok"}))
 
 
 def routes() -> list[Route]:
-    return [Route("/health", health, methods=["GET"]), Route("/", root, methods=["GET", "HEAD"]),
+    return [Route("/health", health, methods=["GET"]), Route("/metrics", metrics, methods=["GET"]), Route("/", root, methods=["GET", "HEAD"]),
             Route("/hf/health", health, methods=["GET"]), Route("/hf", root, methods=["GET", "HEAD"]),
             Route("/hf/", root, methods=["GET", "HEAD"])]

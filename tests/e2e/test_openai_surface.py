@@ -191,3 +191,12 @@ def test_embeddings_over_100_inputs_are_split(gateway, fake):
     calls = [r for r in fake.requests() if r["path"].endswith(":batchEmbedContents")]
     assert [len(c["body"]["requests"]) for c in calls] == [100, 100, 30] or \
         sorted(len(c["body"]["requests"]) for c in calls) == [30, 100, 100]
+
+
+def test_metrics(gateway, fake):
+    client(gateway).chat.completions.create(model="gemini-2.5-flash", messages=[{"role": "user", "content": "m"}])
+    text = requests.get(gateway.url + "/metrics", timeout=5).text
+    assert 'gateway_upstream_answers_total{outcome="ok"}' in text
+    assert 'gateway_requests_total{status="2xx",surface="openai"}' in text
+    assert 'gateway_keys{state="active"} 2.0' in text
+    assert "ok-alpha-7f3a9c" not in text
