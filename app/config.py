@@ -115,6 +115,8 @@ class Settings(BaseSettings):
     reconify_retry_backoff_max: float = Field(30.0, ge=0)
     reconify_concurrency: int = Field(4, ge=1, le=64, description="POSTs in flight (one event each)")
     analytics_batch_size: int = Field(256, ge=1, description="JSON lines written per disk write")
+    analytics_queue_bytes: int = Field(64 * 1024 * 1024, ge=0,
+                                       description="byte budget of each exporter queue (0 = count only)")
     analytics_flush_timeout: float = Field(5.0, ge=0, description="longest final flush at shutdown")
 
     @field_validator("api_keys", "allowed_tokens", "model_search", "cors_allow_origins",

@@ -30,6 +30,8 @@ class Interaction:
     output_text: str = ""              # visible model text, for log lines and output_length
     message: str | None = None         # the user's message (sessions)
     extra: dict[str, Any] = field(default_factory=dict)
+    size_hint: int = 0                 # bytes of request + response JSON when the producer knows them cheaply
+                                       # (len of the body it sent/received); bounds analytics queue memory
 
     @property
     def latency_ms(self) -> float:

@@ -79,13 +79,20 @@ class LineSink:
             else:
                 path = Path(self._target)
                 path.parent.mkdir(parents=True, exist_ok=True)
-                self._file = open(path, "ab", buffering=1 << 16)  # noqa: SIM115 - kept open for the process
+                # Unbuffered O_APPEND: one write() per batch, so lines of several workers sharing the file
+                # do not interleave mid-line.
+                self._file = open(path, "ab", buffering=0)  # noqa: SIM115 - kept open for the process
         return self._file
 
     def write(self, data: bytes) -> None:
         try:
             out = self._open()
-            out.write(data)
+            view = memoryview(data)
+            while view:
+                written = out.write(view)
+                if not written:
+                    raise ExportError("the output accepted no bytes")
+                view = view[written:]
             out.flush()
         except OSError as exc:
             raise ExportError(f"cannot write {type(exc).__name__}: {exc.strerror or exc}") from None

@@ -27,8 +27,9 @@ CLOSE_TIMEOUT = 2.0  # seconds for an exporter to release its client or file aft
 class AnalyticsPipeline:
     """An :class:`EventSink` over one or more exporters, each isolated behind its own bounded queue."""
 
-    def __init__(self, exporters: list[Exporter], *, queue_size: int, flush_timeout: float) -> None:
-        self._workers = tuple(ExporterWorker(e, queue_size) for e in exporters)
+    def __init__(self, exporters: list[Exporter], *, queue_size: int, flush_timeout: float,
+                 queue_bytes: int = 0) -> None:
+        self._workers = tuple(ExporterWorker(e, queue_size, queue_bytes) for e in exporters)
         self._flush_timeout = flush_timeout
         self.enabled = bool(self._workers)
         self.wants_bodies = any(e.wants_bodies for e in exporters)
@@ -119,4 +120,5 @@ def build_event_sink(settings: Settings) -> EventSink:
     if not exporters:
         return NullSink()
     return AnalyticsPipeline(exporters, queue_size=settings.analytics_queue_size,
+                             queue_bytes=settings.analytics_queue_bytes,
                              flush_timeout=settings.analytics_flush_timeout)

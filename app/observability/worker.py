@@ -22,9 +22,9 @@ WARN_EVERY = 60.0  # seconds between two failure warnings of one exporter
 
 
 class ExporterWorker:
-    def __init__(self, exporter: Exporter, queue_size: int) -> None:
+    def __init__(self, exporter: Exporter, queue_size: int, queue_bytes: int = 0) -> None:
         self.exporter = exporter
-        self.channel: DropOldestChannel[Interaction] = DropOldestChannel(queue_size)
+        self.channel: DropOldestChannel[Interaction] = DropOldestChannel(queue_size, queue_bytes)
         self.sent = 0
         self.failed = 0
         self.skipped = 0
@@ -41,7 +41,7 @@ class ExporterWorker:
     def offer(self, event: Interaction) -> None:
         """Hot path: a filter call and a deque append."""
         if self.exporter.accepts(event):
-            self.channel.put(event)
+            self.channel.put(event, event.size_hint)
         else:
             self.skipped += 1
 
@@ -68,7 +68,8 @@ class ExporterWorker:
 
     def stats(self) -> dict[str, Any]:
         out: dict[str, Any] = {"sent": self.sent, "failed": self.failed, "dropped": self.dropped,
-                               "queued": len(self.channel), "skipped": self.skipped}
+                               "queued": len(self.channel), "queued_bytes": self.channel.queued_bytes,
+                               "skipped": self.skipped}
         extra = getattr(self.exporter, "extra_stats", None)
         if extra is not None:
             out.update(extra())

@@ -69,7 +69,7 @@ class ChatService:
             return reply
 
         if isinstance(result, UpstreamStream):
-            return StreamReply(self._relay(req, result, started, user_id, session_id))
+            return StreamReply(self._relay(req, result, started, user_id, session_id, len(body)))
         if result.status != 200:
             reply = openai_error_reply(result)
             self._publish(req, None, started, reply.status, user_id, session_id, result.key_id,
@@ -81,7 +81,7 @@ class ChatService:
         if signatures:
             await self._signatures.put_many(signatures)
         self._publish(req, gemini, started, 200, user_id, session_id, result.key_id,
-                      text=_completion_text(completion))
+                      text=_completion_text(completion), size=len(body) + len(result.body))
         return JsonReply.of(completion)
 
     async def _translate(self, payload: Any) -> ChatRequest:
@@ -98,7 +98,7 @@ class ChatService:
                                   signatures=signatures)
 
     async def _relay(self, req: ChatRequest, upstream: UpstreamStream, started: float, user_id: str | None,
-                     session_id: str | None) -> AsyncIterator[bytes]:
+                     session_id: str | None, request_size: int) -> AsyncIterator[bytes]:
         """Gemini SSE in, OpenAI SSE out; every ending is reported to the pool and to analytics exactly once."""
         translator = StreamTranslator(model=req.requested_model, created=int(started),
                                       include_usage=req.include_usage,
@@ -139,7 +139,8 @@ class ChatService:
                 await self._signatures.put_many(translator.signatures)
             response = assemble_stream(keep) if keep else None
             self._publish(req, response, started, 200 if outcome is OK else 502, user_id, session_id,
-                          upstream.key_id, text=translator.text, error=error, stream=True)
+                          upstream.key_id, text=translator.text, error=error, stream=True,
+                          size=request_size + 2 * len(translator.text) + 1024)
 
     @staticmethod
     def _translate_events(events: list[bytes], translator: StreamTranslator,
@@ -159,13 +160,13 @@ class ChatService:
 
     def _publish(self, req: ChatRequest, response: dict[str, Any] | None, started: float, status: int,
                  user_id: str | None, session_id: str | None, key_id: str | None, *, text: str = "",
-                 error: str | None = None, stream: bool = False) -> None:
+                 error: str | None = None, stream: bool = False, size: int = 0) -> None:
         if not self._events.enabled:
             return
         self._events.publish(Interaction(
             surface="openai", model=req.model, request=req.body, response=response, started=started,
             finished=time.time(), status=status, stream=stream or req.stream, user_id=user_id,
-            session_id=session_id, key_id=key_id, error=error, output_text=text or ""))
+            session_id=session_id, key_id=key_id, error=error, output_text=text or "", size_hint=size))
 
 
 def _completion_text(completion: dict[str, Any]) -> str:

@@ -143,7 +143,7 @@ class NativeService:
             surface="native", model=model, request=request if isinstance(request, dict) else {},
             response=response, started=started, finished=time.time(), status=status, stream=stream,
             user_id=user_id, session_id=session_id, key_id=key_id, error=error,
-            output_text=_text_of(response)))
+            output_text=_text_of(response), size_hint=len(body) + 2 * len(_text_of(response)) + 1024))
 
 
 class _EndScanner:

@@ -212,6 +212,7 @@ class SessionService:
 
     async def _turn(self, session: Session, message: str) -> JsonReply:
         request = build_request(session.history, message, session.generation_config)
+        body = orjson.dumps(request)
         started = time.time()
 
         def done(reply: JsonReply, *, key_id: str | None = None, response: dict[str, Any] | None = None,
@@ -221,12 +222,12 @@ class SessionService:
                     surface="session", model=session.model, request=request, response=response,
                     started=started, finished=time.time(), status=reply.status, user_id=session.user_id,
                     session_id=session.chat_id, key_id=key_id, error=error, output_text=text,
-                    message=message))
+                    message=message, size_hint=len(body) + 2 * len(text) + 1024))
             return reply
 
         try:
             result = await self._client.call("POST", f"models/{session.model}:generateContent",
-                                             model=session.model, body=orjson.dumps(request))
+                                             model=session.model, body=body)
         except NoKeyAvailable as exc:
             if exc.no_keys or exc.all_disabled:
                 return done(_error(503, f"no API key can serve the request: {exc.message}"),

@@ -153,6 +153,8 @@ class Collector:
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
+            if not self._thread.is_alive():
+                self._loop.close()
 
 
 @contextmanager

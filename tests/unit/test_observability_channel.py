@@ -55,3 +55,25 @@ async def test_several_consumers_share_the_items() -> None:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     assert sorted(got) == list(range(20))
+
+
+def test_byte_budget_evicts_oldest_but_keeps_the_newest() -> None:
+    ch: DropOldestChannel[str] = DropOldestChannel(100, max_bytes=1000)
+    for name in "abcd":
+        ch.put(name, 300)
+    assert ch.take_all() == ["b", "c", "d"]
+    assert ch.dropped == 1 and ch.queued_bytes == 0
+    ch.put("huge", 5000)  # larger than the whole budget: kept alone rather than lost
+    ch.put("next", 10)
+    assert ch.take_all() == ["next"]
+    assert ch.dropped == 2
+
+
+async def test_byte_accounting_follows_get_batch() -> None:
+    ch: DropOldestChannel[int] = DropOldestChannel(10, max_bytes=100)
+    ch.put(1, 40)
+    ch.put(2, 40)
+    assert await ch.get_batch(1) == [1]
+    assert ch.queued_bytes == 40
+    ch.put(3, 40)
+    assert len(ch) == 2 and ch.dropped == 0
