@@ -121,9 +121,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Gemini Gateway", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.gateway = gw
-    for route in [*openai_routes.routes("/v1"), *openai_routes.routes("/hf/v1"), *native_routes.routes(), *ops_routes.routes(),
-                  *admin_routes.routes(),
-                  *session_routes.routes()]:
+    for route in [*openai_routes.routes("/v1"), *openai_routes.routes("/hf/v1"), *native_routes.routes(),
+                  *ops_routes.routes(), *admin_routes.routes(), *session_routes.routes()]:
         app.router.routes.append(route)
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_allow_origins,
                        allow_methods=settings.cors_allow_methods, allow_headers=settings.cors_allow_headers,

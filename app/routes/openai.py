@@ -6,6 +6,7 @@ Plain Starlette routes rather than FastAPI's dependency-solving ones: these are 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -13,7 +14,7 @@ from starlette.routing import Route
 
 from app.keys import NoKeyAvailable
 from app.openai.errors import openai_error_body
-from app.openai.models import model_from_gemini, models_from_gemini
+from app.openai.models import models_from_gemini
 from app.routes.common import BodyError, gateway, read_json
 from app.routes.responses import to_response
 from app.security import bearer
@@ -43,28 +44,31 @@ def _denied(request: Request) -> Response | None:
     return _error(401, message, "invalid_request_error", "invalid_api_key")
 
 
-async def chat_completions(request: Request) -> Response:
+async def _authorised_json(request: Request) -> tuple[Any, Response | None]:
+    """The caller checked and the JSON body read, or the error response that stops the request."""
     if (denied := _denied(request)) is not None:
-        return denied
-    gw = gateway(request)
+        return None, denied
     try:
-        payload = await read_json(request, gw.settings.max_request_body)
+        return await read_json(request, gateway(request).settings.max_request_body), None
     except BodyError as exc:
-        return _error(exc.status, str(exc), "invalid_request_error")
+        return None, _error(exc.status, str(exc), "invalid_request_error")
+
+
+async def chat_completions(request: Request) -> Response:
+    payload, stop = await _authorised_json(request)
+    if stop is not None:
+        return stop
+    gw = gateway(request)
     reply = await gw.chat.complete(payload, user_id=request.headers.get("x-user-id"),
                                    session_id=request.headers.get("x-session-id"))
     return to_response(reply, keepalive=gw.settings.stream_keepalive)
 
 
 async def embeddings(request: Request) -> Response:
-    if (denied := _denied(request)) is not None:
-        return denied
-    gw = gateway(request)
-    try:
-        payload = await read_json(request, gw.settings.max_request_body)
-    except BodyError as exc:
-        return _error(exc.status, str(exc), "invalid_request_error")
-    return to_response(await gw.embeddings.embed(payload))
+    payload, stop = await _authorised_json(request)
+    if stop is not None:
+        return stop
+    return to_response(await gateway(request).embeddings.embed(payload))
 
 
 async def _catalog(request: Request) -> list[dict] | Response:
@@ -113,5 +117,3 @@ def routes(prefix: str) -> list[Route]:
         Route(prefix + "/models/{model_id:path}", get_model, methods=["GET"]),
     ]
 
-
-__all__ = ["routes", "model_from_gemini"]

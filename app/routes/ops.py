@@ -42,6 +42,6 @@ async def root(request: Request) -> Response:
 
 
 def routes() -> list[Route]:
-    return [Route("/health", health, methods=["GET"]), Route("/metrics", metrics, methods=["GET"]), Route("/", root, methods=["GET", "HEAD"]),
-            Route("/hf/health", health, methods=["GET"]), Route("/hf", root, methods=["GET", "HEAD"]),
-            Route("/hf/", root, methods=["GET", "HEAD"])]
+    return [Route("/health", health, methods=["GET"]), Route("/metrics", metrics, methods=["GET"]),
+            Route("/", root, methods=["GET", "HEAD"]), Route("/hf/health", health, methods=["GET"]),
+            Route("/hf", root, methods=["GET", "HEAD"]), Route("/hf/", root, methods=["GET", "HEAD"])]

@@ -28,7 +28,7 @@ from app.openai.sse import DONE, sse_event
 from app.services.media import fetch_media
 from app.services.replies import JsonReply, Reply, StreamReply, openai_error_reply
 from app.services.signatures import SignatureCache
-from app.upstream import GeminiClient, UpstreamResponse, UpstreamStream, UpstreamUnavailable
+from app.upstream import GeminiClient, UpstreamStream, UpstreamUnavailable
 
 log = logging.getLogger("gateway.chat")
 
@@ -151,7 +151,8 @@ class ChatService:
                 chunk = orjson.loads(data)
             except orjson.JSONDecodeError:
                 raise UpstreamStreamError(502, {"error": {"code": 502, "status": "BAD_GATEWAY",
-                                                          "message": "the upstream sent an unreadable event"}})
+                                                          "message": "the upstream sent an unreadable event"}}
+                                           ) from None
             if keep is not None and isinstance(chunk, dict) and "error" not in chunk:
                 keep.append(chunk)
             for piece in translator.feed(chunk):

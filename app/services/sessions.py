@@ -259,8 +259,8 @@ class SessionService:
         try:
             saved = await self.store.save_history(session.chat_id, history, self._clock())
         except StoreUnavailable as exc:
-            return done(_error(503, str(exc), {"retry-after": "5"}), key_id=result.key_id, response=gemini, text=answer.text,
-                        error=str(exc))
+            return done(_error(503, str(exc), {"retry-after": "5"}), key_id=result.key_id, response=gemini,
+                        text=answer.text, error=str(exc))
         if not saved:  # ended (or evicted) while the model was answering: the answer stands, nothing to keep
             log.info("a chat ended during its turn; the answer is returned and not kept")
         return done(JsonReply.of({"response": answer.text}), key_id=result.key_id, response=gemini,
