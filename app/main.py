@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
 from app.config import Settings, load_settings
@@ -106,26 +107,30 @@ class Gateway:
         return {"analytics": self.events.stats(), "prober": self.prober.stats()}
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None) -> Starlette:
+    """The ASGI app. A bare Starlette app, not FastAPI: every route is a plain Starlette route, and FastAPI's
+    own per-request layers (telemetry checks, body-limit and exit-stack middleware) cost the hot path CPU
+    with nothing to show for it here (bench/, docs/benchmarks.md)."""
     settings = settings or load_settings()
     setup_logging(settings.log_level)
     gw = Gateway(settings)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await gw.start()
         try:
             yield
         finally:
             await gw.stop()
 
-    app = FastAPI(title="Gemini Gateway", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    routes = [*openai_routes.routes("/v1"), *openai_routes.routes("/hf/v1"), *native_routes.routes(),
+              *ops_routes.routes(), *admin_routes.routes(), *session_routes.routes()]
+    middleware = [
+        Middleware(RequestMetrics, metrics=gw.metrics),
+        Middleware(CORSMiddleware, allow_origins=settings.cors_allow_origins,
+                   allow_methods=settings.cors_allow_methods, allow_headers=settings.cors_allow_headers,
+                   allow_credentials=settings.cors_allow_credentials, expose_headers=["retry-after"]),
+    ]
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.gateway = gw
-    for route in [*openai_routes.routes("/v1"), *openai_routes.routes("/hf/v1"), *native_routes.routes(),
-                  *ops_routes.routes(), *admin_routes.routes(), *session_routes.routes()]:
-        app.router.routes.append(route)
-    app.add_middleware(CORSMiddleware, allow_origins=settings.cors_allow_origins,
-                       allow_methods=settings.cors_allow_methods, allow_headers=settings.cors_allow_headers,
-                       allow_credentials=settings.cors_allow_credentials, expose_headers=["retry-after"])
-    app.add_middleware(RequestMetrics, metrics=gw.metrics)
     return app

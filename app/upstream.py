@@ -185,49 +185,66 @@ class GeminiClient:
         deadline = deadline or self.deadline()
         url = f"{self._base}/{path}" + (f"?{query}" if query else "")
         tried: set[str] = set()
-        attempts = 0
-        last: _Retry | None = None
+        attempts = 1
 
-        def stop(state: RetryCallState) -> bool:
-            return state.attempt_number >= self._max_retries or time.monotonic() >= deadline
+        async def once() -> UpstreamResponse | UpstreamStream:
+            lease = await self._lease(model, tried, deadline)
+            tried.add(lease.key_id)
+            release = await self._take_slot(lease.key_id) if self._max_per_key else None
+            try:
+                result = await self._attempt(method, url, lease, model=model, body=body, headers=headers,
+                                             framing=framing, deadline=deadline, attempts=attempts)
+                if isinstance(result, UpstreamStream) and release is not None:
+                    result._release, release = release, None  # held until the stream ends
+                return result
+            finally:
+                if release is not None:
+                    release()
 
-        def wait(state: RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            if isinstance(exc, _Retry) and exc.outcome.kind is OutcomeKind.TRANSIENT:
-                return min(self._backoff(state), max(0.0, deadline - time.monotonic()))
-            return 0.0
-
-        retrying = AsyncRetrying(stop=stop, wait=wait, retry=retry_if_exception_type(_Retry), reraise=True)
+        # The first attempt runs bare: the common case pays nothing for the retry machinery.
         try:
-            async for attempt in retrying:
-                with attempt:
-                    attempts += 1
-                    lease = await self._lease(model, tried, deadline)
-                    tried.add(lease.key_id)
-                    release = await self._take_slot(lease.key_id) if self._max_per_key else None
-                    try:
-                        result = await self._attempt(method, url, lease, model=model, body=body,
-                                                     headers=headers, framing=framing, deadline=deadline,
-                                                     attempts=attempts)
-                        if isinstance(result, UpstreamStream) and release is not None:
-                            result._release, release = release, None  # held until the stream ends
-                        return result
-                    except _Retry as exc:
-                        last = exc
-                        raise
-                    finally:
-                        if release is not None:
-                            release()
+            return await once()
         except _Retry as exc:
             last = exc
-        if last is not None and last.outcome.kind is OutcomeKind.KEY_INVALID:
+
+        def stop(state: RetryCallState) -> bool:
+            return attempts >= self._max_retries or time.monotonic() >= deadline
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else last
+            return self._pause(exc, state, deadline)
+
+        if self._max_retries > 1 and time.monotonic() < deadline:
+            first_wait = wait(RetryCallState(None, None, (), {}))
+            if first_wait:
+                await asyncio.sleep(first_wait)
+            retrying = AsyncRetrying(stop=stop, wait=wait, retry=retry_if_exception_type(_Retry), reraise=True)
+            try:
+                async for attempt in retrying:
+                    with attempt:
+                        attempts += 1
+                        try:
+                            return await once()
+                        except _Retry as exc:
+                            last = exc
+                            raise
+            except _Retry as exc:
+                last = exc
+        if last.outcome.kind is OutcomeKind.KEY_INVALID:
             # Passing this on would tell the client its own credentials are bad: they are not.
             raise UpstreamUnavailable(f"the upstream rejected every API key tried ({attempts} attempt(s), "
                                       f"last: {last.outcome.reason or last.outcome.status})")
-        if last is not None and last.response is not None:
+        if last.response is not None:
             return last.response  # the upstream's own last word, honestly reported
-        reason = last.outcome.reason if last is not None else "deadline"
-        raise UpstreamUnavailable(f"the upstream did not answer after {attempts} attempt(s) ({reason})")
+        raise UpstreamUnavailable(f"the upstream did not answer after {attempts} attempt(s) "
+                                  f"({last.outcome.reason or 'deadline'})")
+
+    def _pause(self, exc: BaseException | None, state: RetryCallState, deadline: float) -> float:
+        """No sleep to rotate away from a rate-limited or invalid key; jittered backoff after a transient
+        failure, never past the deadline."""
+        if isinstance(exc, _Retry) and exc.outcome.kind is OutcomeKind.TRANSIENT:
+            return min(self._backoff(state), max(0.0, deadline - time.monotonic()))
+        return 0.0
 
     async def _report(self, lease: Lease, model: str, outcome: Outcome) -> None:
         """Every classified upstream answer passes here once: the pool acts on it, metrics count it."""
