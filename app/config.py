@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     max_wait: float = Field(5.0, ge=0, description="longest wait for a cooling key before answering 429")
     check_interval: float = Field(300.0, gt=0, description="seconds between probes of disabled keys")
     probe_model: str = Field("gemini-2.5-flash", pattern=r"^[A-Za-z0-9._-]+$")
-    upstream_connections: int = Field(256, ge=1)
+    upstream_connections: int = Field(0, ge=0, description="upstream connection pool size; 0 = no limit")
     max_concurrent_per_key: int = Field(0, ge=0, description="0 = unlimited")
     key_projects: dict[str, str] = Field(default_factory=dict)
     ip_limit_threshold: int = Field(3, ge=2, description="distinct keys 429'd in the window that mean an IP-wide limit")

@@ -19,7 +19,8 @@ _NO_CALLER = ("Method doesn't allow unregistered callers (callers without establ
 
 def _denied(request: Request) -> Response | None:
     gw = gateway(request)
-    token = native_token(request.headers, request.query_params)
+    query = request.query_params if b"key=" in request.scope.get("query_string", b"") else {}
+    token = native_token(request.headers, query)
     if token is None:
         return to_response(JsonReply.of(google_error_body(403, _NO_CALLER, "PERMISSION_DENIED"), 403))
     if not gw.tokens.check(token):

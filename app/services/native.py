@@ -87,7 +87,7 @@ class NativeService:
         if isinstance(result, UpstreamStream):
             return StreamReply(self._relay(model, body, result, started, user_id, session_id),
                                content_type=result.content_type)
-        if method in GENERATE:
+        if method in GENERATE and self._events.enabled:  # no analytics: the answer is not parsed at all
             response = _json_or_none(result.body) if result.status == 200 else None
             self._publish(model, body, response, started, result.status, user_id, session_id, result.key_id,
                           None if result.status == 200 else result.body.decode(errors="replace")[:500])
