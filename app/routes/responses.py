@@ -4,11 +4,16 @@ Streams use :class:`StreamBody`, a lean ASGI response instead of Starlette's ``S
 a task group per stream under uvicorn; measured in bench/). It keeps what matters: a client disconnect cancels
 the producer at once (so the upstream read is dropped), and an SSE comment is sent when the producer has been
 silent for ``keepalive`` seconds, so proxies (Cloudflare, Hugging Face) keep long thinking pauses open.
+
+``GATEWAY_STREAM_IMPL`` (``lean`` by default, ``starlette`` or ``sse_starlette``) swaps the stream response for
+the benchmark that chose it (``python -m bench``, docs/benchmarks.md). Only ``lean`` is meant for production:
+the ``starlette`` variant sends no keep-alive pings (adding them would cost yet another task per stream).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator
 
@@ -19,8 +24,30 @@ from app.services.replies import JsonReply, Reply, StreamReply
 
 PING = b": ping\n\n"
 
+STREAM_IMPLS = ("lean", "starlette", "sse_starlette")
+
+
+def _stream_impl() -> str:
+    """Read once at import: the choice is per process, so the hot path pays no lookup per stream."""
+    impl = os.environ.get("GATEWAY_STREAM_IMPL", "").strip().lower() or "lean"
+    if impl not in STREAM_IMPLS:
+        raise ValueError(f"GATEWAY_STREAM_IMPL must be one of {', '.join(STREAM_IMPLS)}, not {impl!r}")
+    return impl
+
+
+STREAM_IMPL = _stream_impl()
+
 
 class StreamBody(Response):
+    """Bytes from an async iterator, sent as bare ASGI messages by the request's own task.
+
+    One helper task per stream watches ``receive``: it cancels the producer when the client disconnects
+    (uvicorn drops sends to a closed socket silently, so without it a stream would keep reading the upstream
+    until the model finished) and sends ``PING`` after ``keepalive`` seconds of producer silence. Starlette's
+    ``StreamingResponse`` does the disconnect part with an anyio task group and sse-starlette adds more tasks and
+    locks on top; measured against both in bench/ (docs/benchmarks.md).
+    """
+
     def __init__(self, body: AsyncIterator[bytes], *, media_type: str, headers: dict[str, str] | None = None,
                  keepalive: float | None = None, status_code: int = 200) -> None:
         self._iterator = body
@@ -28,29 +55,32 @@ class StreamBody(Response):
         self.media_type = media_type
         self.background = None
         self._keepalive = keepalive
+        self._last = 0.0  # monotonic time of the last chunk sent; one float store per chunk
+        self._disconnected = False
         self.init_headers(headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         producer = asyncio.current_task()
         assert producer is not None
-        state = {"disconnected": False, "last": time.monotonic()}
-        watcher = asyncio.create_task(self._watch(receive, send, producer, state))
+        self._last = time.monotonic()
+        watcher = asyncio.create_task(self._watch(receive, send, producer))
         try:
             async for chunk in self._iterator:
-                state["last"] = time.monotonic()
+                self._last = time.monotonic()
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
-            if not state["disconnected"]:
+            if not self._disconnected:
                 raise
             producer.uncancel()  # our own cancellation: the client left, nothing more to do
         finally:
             watcher.cancel()
-            await self._iterator.aclose()  # type: ignore[attr-defined]
+            aclose = getattr(self._iterator, "aclose", None)
+            if aclose is not None:
+                await aclose()  # runs the producer's cleanup (upstream release, analytics) exactly once
 
-    async def _watch(self, receive: Receive, send: Send, producer: asyncio.Task[None],
-                     state: dict[str, object]) -> None:
+    async def _watch(self, receive: Receive, send: Send, producer: asyncio.Task[object]) -> None:
         keepalive = self._keepalive
         while True:
             try:
@@ -60,12 +90,12 @@ class StreamBody(Response):
                 else:
                     message = await receive()
             except TimeoutError:
-                if time.monotonic() - state["last"] >= keepalive:  # type: ignore[operator]
-                    state["last"] = time.monotonic()
+                if keepalive and time.monotonic() - self._last >= keepalive:
+                    self._last = time.monotonic()
                     await send({"type": "http.response.body", "body": PING, "more_body": True})
                 continue
             if message["type"] == "http.disconnect":
-                state["disconnected"] = True
+                self._disconnected = True
                 producer.cancel()
                 return
 
@@ -75,4 +105,16 @@ def to_response(reply: Reply, *, keepalive: float | None = None) -> Response:
         return Response(reply.body, reply.status, reply.headers or None, reply.content_type)
     assert isinstance(reply, StreamReply)
     headers = {"cache-control": "no-cache", "x-accel-buffering": "no", **reply.headers}
-    return StreamBody(reply.body, media_type=reply.content_type, headers=headers, keepalive=keepalive)
+    if STREAM_IMPL == "lean":
+        return StreamBody(reply.body, media_type=reply.content_type, headers=headers, keepalive=keepalive)
+    return _measured_alternative(reply, headers, keepalive)
+
+
+def _measured_alternative(reply: StreamReply, headers: dict[str, str], keepalive: float | None) -> Response:
+    """The stock stream responses StreamBody is measured against; imported lazily, they are bench-only."""
+    if STREAM_IMPL == "starlette":
+        from starlette.responses import StreamingResponse
+        return StreamingResponse(reply.body, media_type=reply.content_type, headers=headers)
+    from sse_starlette import EventSourceResponse
+    return EventSourceResponse(reply.body, headers=headers, media_type=reply.content_type, sep="\n",
+                               ping=keepalive or 0)
