@@ -82,6 +82,8 @@ class Gateway:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.tokens = TokenGuard(settings.allowed_tokens)
+        self.admin_guard = TokenGuard([settings.auth_token] if settings.auth_token else [])
+        self.metrics_guard = TokenGuard([settings.metrics_token] if settings.metrics_token else [])
         self.metrics = Metrics()
         self.store: PoolStore = self._store(settings)
         self.keys = KeyManager(settings.api_keys, self.store, max_failures=settings.max_failures,

@@ -14,7 +14,7 @@ from starlette.routing import Route
 from app.keys import UnknownKey
 from app.routes.common import BodyError, gateway, read_json
 from app.routes.responses import to_response
-from app.security import TokenGuard, bearer
+from app.security import bearer
 from app.services.replies import JsonReply
 
 PAGE = Path(__file__).with_name("admin.html")
@@ -27,9 +27,9 @@ def _error(status: int, message: str) -> Response:
 def _denied(request: Request) -> Response | None:
     gw = gateway(request)
     token = bearer(request.headers) or request.headers.get("x-admin-token")
-    if not gw.settings.auth_token:
+    if not gw.admin_guard.configured:
         return _error(401, "no AUTH_TOKEN (or ALLOWED_TOKENS) is configured, so the admin API is closed")
-    if not TokenGuard([gw.settings.auth_token]).check(token):
+    if not gw.admin_guard.check(token):
         return _error(401, "missing or invalid admin token")
     return None
 
@@ -72,9 +72,7 @@ async def key_action(request: Request) -> Response:
         elif action == "disable":
             await gw.keys.disable(key_id, "disabled by admin")
         elif action == "check":
-            outcome = await gw.client.probe(gw.keys.lease_for(key_id))
-            if outcome.kind.value == "ok":
-                await gw.keys.enable(key_id)
+            outcome = await gw.prober.check(key_id)
             return to_response(JsonReply.of({"id": key_id, "check": outcome.kind.value,
                                              "status": outcome.status, "reason": outcome.reason}))
         else:

@@ -7,22 +7,20 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.routes.common import gateway
-from app.security import TokenGuard, bearer
+from app.security import bearer
 from app.services.replies import JsonReply
 from app.routes.responses import to_response
 
 
 async def health(request: Request) -> Response:
     gw = gateway(request)
-    keys = await gw.keys.snapshot()
-    states = [k["state"] for k in keys]
-    summary = {
-        "status": "ok" if keys else "no_keys",
-        "keys": {"total": len(keys), "active": states.count("active"), "cooling": states.count("cooling"),
-                 "disabled": states.count("disabled")},
+    counts = await gw.keys.summary()
+    summary: dict[str, object] = {
+        "status": "ok" if counts["total"] else "no_keys",
+        "keys": counts,
         "store": "redis" if gw.settings.redis_url else "memory",
     }
-    if not keys:
+    if not counts["total"]:
         summary["message"] = "no API keys are configured: set API_KEYS"
     summary.update(gw.health_extras())
     return to_response(JsonReply.of(summary))
@@ -30,8 +28,7 @@ async def health(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     gw = gateway(request)
-    token = gw.settings.metrics_token
-    if token and not TokenGuard([token]).check(bearer(request.headers)):
+    if gw.metrics_guard.configured and not gw.metrics_guard.check(bearer(request.headers)):
         return to_response(JsonReply.of({"error": {"message": "missing or invalid metrics token"}}, 401))
     body = gw.metrics.render(await gw.keys.summary(), gw.events.stats())
     return Response(body, 200, media_type=gw.metrics.CONTENT_TYPE)

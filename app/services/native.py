@@ -21,6 +21,7 @@ from app.framing import JSONArrayDecoder, SSEDecoder
 from app.keys import NoKeyAvailable, Outcome, OutcomeKind, classify
 from app.observability.events import EventSink, Interaction
 from app.openai.response import assemble_stream
+from app.sessions.history import read_reply
 from app.services.replies import JsonReply, Reply, StreamReply, google_error_body, google_error_reply
 from app.upstream import MODELS_BUCKET, GeminiClient, UpstreamResponse, UpstreamStream, UpstreamUnavailable
 
@@ -192,14 +193,7 @@ def _json_or_none(body: bytes) -> Any:
 
 
 def _text_of(response: dict[str, Any] | None) -> str:
-    if not response:
-        return ""
-    texts = []
-    for cand in (response.get("candidates") or [])[:1]:
-        for part in ((cand.get("content") or {}).get("parts") or []):
-            if isinstance(part.get("text"), str) and not part.get("thought"):
-                texts.append(part["text"])
-    return "".join(texts)
+    return read_reply(response).text if response else ""
 
 
 def _passthrough(resp: UpstreamResponse) -> JsonReply:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from app.keys import KeyManager, OutcomeKind
+from app.keys import KeyManager, Outcome, OutcomeKind
 from app.upstream import GeminiClient
 
 log = logging.getLogger("gateway.prober")
@@ -59,17 +59,21 @@ class KeyProber:
     async def _probe(self, key_id: str) -> bool:
         async with self._limit:
             try:
-                lease = self._keys.lease_for(key_id)
+                outcome = await self.check(key_id)
             except KeyError:
                 return False  # removed meanwhile
-            outcome = await self._client.probe(lease)
-            self.probes += 1
-            if outcome.kind is OutcomeKind.OK:
-                await self._keys.enable(key_id)
-                self.revived += 1
-                log.info("key %s passed its probe and is back in rotation", key_id)
-                return True
-            return False
+            return outcome.kind is OutcomeKind.OK
+
+    async def check(self, key_id: str) -> Outcome:
+        """Probe one key now (the loop, or an operator); a passing key goes back into rotation.
+        Raises ``KeyError`` (``UnknownKey``) for an id the pool does not have."""
+        outcome = await self._client.probe(self._keys.lease_for(key_id))
+        self.probes += 1
+        if outcome.kind is OutcomeKind.OK:
+            await self._keys.enable(key_id)
+            self.revived += 1
+            log.info("key %s passed its probe and is back in rotation", key_id)
+        return outcome
 
     def stats(self) -> dict[str, int]:
         return {"probes": self.probes, "revived": self.revived}
