@@ -23,7 +23,7 @@ import aiohttp
 import orjson
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_random_exponential
 
-from app.framing import JSONArrayDecoder, SSEDecoder
+from app.gemini.framing import JSONArrayDecoder, SSEDecoder
 from app.keys import KeyManager, Lease, NoKeyAvailable, Outcome, OutcomeKind, classify, classify_exception
 
 log = logging.getLogger("gateway.upstream")

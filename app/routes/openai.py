@@ -13,8 +13,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.keys import NoKeyAvailable
-from app.openai.errors import openai_error_body
-from app.openai.models import models_from_gemini
+from app.protocols.openai_chat.errors import openai_error_body
+from app.protocols.openai_chat.models import models_from_gemini
 from app.routes.common import BodyError, gateway, read_json
 from app.routes.responses import to_response
 from app.security import bearer

@@ -18,13 +18,13 @@ from typing import Any
 import aiohttp
 import orjson
 
-from app.framing import SSEDecoder
+from app.gemini.framing import SSEDecoder
 from app.keys import NoKeyAvailable, Outcome, OutcomeKind, classify
 from app.observability.events import EventSink, Interaction
-from app.openai.chat import ChatRequest, media_urls, parse_chat_request, tool_call_ids
-from app.openai.errors import RequestError, UpstreamStreamError, gemini_error_to_openai, openai_error_body
-from app.openai.response import StreamTranslator, assemble_stream, completion_from_gemini
-from app.openai.sse import DONE, sse_event
+from app.protocols.openai_chat.chat import ChatRequest, media_urls, parse_chat_request, tool_call_ids
+from app.protocols.openai_chat.errors import RequestError, UpstreamStreamError, gemini_error_to_openai, openai_error_body
+from app.protocols.openai_chat.response import StreamTranslator, assemble_stream, completion_from_gemini
+from app.protocols.openai_chat.sse import DONE, sse_event
 from app.services.media import fetch_media
 from app.services.replies import JsonReply, Reply, StreamReply, openai_error_reply
 from app.services.signatures import SignatureCache

@@ -8,8 +8,8 @@ from typing import Any
 import orjson
 
 from app.keys import NoKeyAvailable
-from app.openai.embeddings import embeddings_from_gemini, merge_batches, parse_embeddings_request, split_batch
-from app.openai.errors import RequestError
+from app.protocols.openai_chat.embeddings import embeddings_from_gemini, merge_batches, parse_embeddings_request, split_batch
+from app.protocols.openai_chat.errors import RequestError
 from app.services.replies import JsonReply, openai_error_reply
 from app.upstream import GeminiClient, UpstreamUnavailable
 

@@ -12,7 +12,7 @@ import base64
 
 import aiohttp
 
-from app.openai.errors import RequestError
+from app.protocols.openai_chat.errors import RequestError
 
 
 async def fetch_media(session: aiohttp.ClientSession, urls: list[str], *, max_bytes: int,

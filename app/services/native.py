@@ -17,10 +17,10 @@ from typing import Any
 import aiohttp
 import orjson
 
-from app.framing import JSONArrayDecoder, SSEDecoder
+from app.gemini.framing import JSONArrayDecoder, SSEDecoder
 from app.keys import NoKeyAvailable, Outcome, OutcomeKind, classify
 from app.observability.events import EventSink, Interaction
-from app.openai.response import assemble_stream
+from app.protocols.openai_chat.response import assemble_stream
 from app.sessions.history import read_reply
 from app.services.replies import JsonReply, Reply, StreamReply, google_error_body, google_error_reply
 from app.upstream import MODELS_BUCKET, GeminiClient, UpstreamResponse, UpstreamStream, UpstreamUnavailable

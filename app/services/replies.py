@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from app.keys import NoKeyAvailable
-from app.openai.errors import RequestError, gemini_error_to_openai, openai_error_body
+from app.protocols.openai_chat.errors import RequestError, gemini_error_to_openai, openai_error_body
 from app.upstream import UpstreamResponse, UpstreamUnavailable
 
 

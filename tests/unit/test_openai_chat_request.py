@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from app.openai.chat import DROPPED_FIELDS, ChatRequest, media_urls, parse_chat_request, tool_call_ids
-from app.openai.errors import RequestError
-from app.openai.ids import mint_tool_call_id
-from app.openai.messages import SKIP_SIGNATURE
+from app.protocols.openai_chat.chat import DROPPED_FIELDS, ChatRequest, media_urls, parse_chat_request, tool_call_ids
+from app.protocols.openai_chat.errors import RequestError
+from app.protocols.openai_chat.ids import mint_tool_call_id
+from app.protocols.openai_chat.messages import SKIP_SIGNATURE
 
 USER = {"role": "user", "content": "hi"}
 

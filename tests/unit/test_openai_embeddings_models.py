@@ -9,15 +9,15 @@ from typing import Any
 
 import pytest
 
-from app.openai.embeddings import (
+from app.protocols.openai_chat.embeddings import (
     embeddings_from_gemini,
     estimate_tokens,
     merge_batches,
     parse_embeddings_request,
     split_batch,
 )
-from app.openai.errors import RequestError
-from app.openai.models import model_from_gemini, models_from_gemini
+from app.protocols.openai_chat.errors import RequestError
+from app.protocols.openai_chat.models import model_from_gemini, models_from_gemini
 from tests.unit.test_openai_support import request_body, response_json
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from app.openai.errors import (
+from app.protocols.openai_chat.errors import (
     RequestError,
     UpstreamStreamError,
     gemini_error_to_openai,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from app.openai.ids import is_minted
-from app.openai.response import completion_from_gemini
+from app.protocols.openai_chat.ids import is_minted
+from app.protocols.openai_chat.response import completion_from_gemini
 from tests.unit.test_openai_support import FIXTURES, response_json, stream_chunks
 
 CREATED = 1_700_000_000

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from app.openai.chat import parse_chat_request, tool_call_ids
-from app.openai.response import StreamTranslator, completion_from_gemini
+from app.protocols.openai_chat.chat import parse_chat_request, tool_call_ids
+from app.protocols.openai_chat.response import StreamTranslator, completion_from_gemini
 from tests.unit.test_openai_support import request_body, response_json, stream_chunks
 
 

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from app.openai.errors import UpstreamStreamError, gemini_error_to_openai
-from app.openai.ids import is_minted
-from app.openai.response import StreamTranslator, assemble_stream, completion_from_gemini
-from app.openai.sse import DONE, sse_event
+from app.protocols.openai_chat.errors import UpstreamStreamError, gemini_error_to_openai
+from app.protocols.openai_chat.ids import is_minted
+from app.protocols.openai_chat.response import StreamTranslator, assemble_stream, completion_from_gemini
+from app.protocols.openai_chat.sse import DONE, sse_event
 from tests.unit.test_openai_support import path, response_json, stream_chunks
 
 CID = "chatcmpl-test"

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from app.openai.sse import iter_sse_data
+from app.protocols.openai_chat.sse import iter_sse_data
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "gemini"
 

@@ -20,12 +20,12 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.openai.errors import RequestError
-from app.openai.families import bare_model
-from app.openai.generation import generation_config, google_extras
-from app.openai.messages import translate_messages
-from app.openai.parts import media_urls
-from app.openai.tools import function_declarations, tool_config
+from app.protocols.openai_chat.errors import RequestError
+from app.protocols.openai_chat.families import bare_model
+from app.protocols.openai_chat.generation import generation_config, google_extras
+from app.protocols.openai_chat.messages import translate_messages
+from app.protocols.openai_chat.parts import media_urls
+from app.protocols.openai_chat.tools import function_declarations, tool_config
 
 __all__ = ["DROPPED_FIELDS", "KNOWN_FIELDS", "ChatRequest", "media_urls", "parse_chat_request",
            "tool_call_ids"]
@@ -104,8 +104,8 @@ def _n(payload: Mapping[str, Any]) -> int:
 def parse_chat_request(payload: Any, *, search_models: Collection[str] = (), code_execution: bool = False,
                        fetched_media: Mapping[str, tuple[str, str]] | None = None,
                        signatures: Mapping[str, str] | None = None) -> ChatRequest:
-    """Validate an OpenAI chat completion body and translate it (rules in :mod:`app.openai.messages`,
-    :mod:`app.openai.parts`, :mod:`app.openai.tools`, :mod:`app.openai.generation`)."""
+    """Validate an OpenAI chat completion body and translate it (rules in :mod:`app.protocols.openai_chat.messages`,
+    :mod:`app.protocols.openai_chat.parts`, :mod:`app.protocols.openai_chat.tools`, :mod:`app.protocols.openai_chat.generation`)."""
     if not isinstance(payload, Mapping):
         raise RequestError("the request body must be a JSON object")
     model, search = _upstream_model(bare_model(payload.get("model")), search_models)

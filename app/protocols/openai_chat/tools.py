@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from app.openai.errors import RequestError
+from app.protocols.openai_chat.errors import RequestError
 
 __all__ = ["NATIVE_TOOL_KEYS", "function_declarations", "tool_config"]
 

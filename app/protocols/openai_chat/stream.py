@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.openai.candidates import (
+from app.protocols.openai_chat.candidates import (
     PartialCalls,
     TextTail,
     block_refusal,
@@ -29,8 +29,8 @@ from app.openai.candidates import (
     output_image,
     tool_call,
 )
-from app.openai.errors import UpstreamStreamError
-from app.openai.usage import usage_from_gemini, zero_usage
+from app.protocols.openai_chat.errors import UpstreamStreamError
+from app.protocols.openai_chat.usage import usage_from_gemini, zero_usage
 
 __all__ = ["StreamTranslator", "assemble_stream"]
 

@@ -4,7 +4,7 @@ Only models an OpenAI client can use through this gateway are listed: those supp
 (chat) or ``embedContent`` (embeddings); Imagen/Veo (``predict*``) and the like are left out. Ids drop the
 ``models/`` prefix (OpenAI clients send the id back as ``model``; Google's own compat layer keeps the prefix,
 which many UIs then display awkwardly). Each chat model named in ``search_models`` is followed by a virtual
-``<id>-search`` entry: the same model with Google Search grounding (see :mod:`app.openai.chat`).
+``<id>-search`` entry: the same model with Google Search grounding (see :mod:`app.protocols.openai_chat.chat`).
 """
 
 from __future__ import annotations

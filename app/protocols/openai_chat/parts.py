@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote_to_bytes, urlsplit
 
-from app.openai.errors import RequestError
+from app.protocols.openai_chat.errors import RequestError
 
 __all__ = ["FILES_API_BASE", "content_parts", "guess_mime", "media_urls", "parse_data_url", "text_of"]
 

@@ -27,10 +27,10 @@ from typing import Any
 
 import orjson
 
-from app.openai.errors import RequestError
-from app.openai.families import is_gemini3
-from app.openai.ids import is_minted
-from app.openai.parts import content_parts, text_of
+from app.protocols.openai_chat.errors import RequestError
+from app.protocols.openai_chat.families import is_gemini3
+from app.protocols.openai_chat.ids import is_minted
+from app.protocols.openai_chat.parts import content_parts, text_of
 
 __all__ = ["SKIP_SIGNATURE", "forwardable_id", "translate_messages"]
 

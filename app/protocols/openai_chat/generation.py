@@ -28,8 +28,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from app.openai.errors import RequestError
-from app.openai.families import is_gemini3, is_gemini25, is_pro
+from app.protocols.openai_chat.errors import RequestError
+from app.protocols.openai_chat.families import is_gemini3, is_gemini25, is_pro
 
 __all__ = ["SKIP_LEVELS", "generation_config", "google_extras", "thinking_for_effort"]
 

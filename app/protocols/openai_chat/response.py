@@ -1,4 +1,4 @@
-"""Gemini ``GenerateContentResponse`` -> OpenAI ``chat.completion`` (streams: :mod:`app.openai.stream`).
+"""Gemini ``GenerateContentResponse`` -> OpenAI ``chat.completion`` (streams: :mod:`app.protocols.openai_chat.stream`).
 
 The translator never raises on odd-but-real shapes (reference §1.5): missing ``candidates`` (prompt blocked),
 ``content`` without ``parts`` (MAX_TOKENS after thinking ate the budget), ``content: {}`` (SAFETY), missing
@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from app.openai.candidates import (
+from app.protocols.openai_chat.candidates import (
     PartialCalls,
     TextTail,
     block_refusal,
@@ -30,8 +30,8 @@ from app.openai.candidates import (
     output_image,
     tool_call,
 )
-from app.openai.stream import StreamTranslator, assemble_stream
-from app.openai.usage import usage_from_gemini, zero_usage
+from app.protocols.openai_chat.stream import StreamTranslator, assemble_stream
+from app.protocols.openai_chat.usage import usage_from_gemini, zero_usage
 
 __all__ = ["StreamTranslator", "assemble_stream", "completion_from_gemini"]
 

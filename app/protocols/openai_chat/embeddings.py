@@ -20,8 +20,8 @@ from array import array
 from collections.abc import Mapping
 from typing import Any
 
-from app.openai.errors import RequestError
-from app.openai.families import bare_model
+from app.protocols.openai_chat.errors import RequestError
+from app.protocols.openai_chat.families import bare_model
 
 __all__ = ["MAX_BATCH", "embeddings_from_gemini", "estimate_tokens", "merge_batches",
            "parse_embeddings_request", "split_batch"]

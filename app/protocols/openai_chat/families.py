@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from app.openai.errors import RequestError
+from app.protocols.openai_chat.errors import RequestError
 
 __all__ = ["bare_model", "is_gemini3", "is_gemini25", "is_pro"]
 

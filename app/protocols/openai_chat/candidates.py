@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from app.openai.ids import mint_tool_call_id
+from app.protocols.openai_chat.ids import mint_tool_call_id
 
 __all__ = [
     "CONTENT_FILTER_REASONS",

@@ -1,0 +1,1 @@
+"""The Gemini wire, pure: error bodies, candidates, stream framing, model names, secret scrubbing."""
