@@ -24,7 +24,8 @@ import orjson
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_random_exponential
 
 from app.gemini.framing import JSONArrayDecoder, SSEDecoder
-from app.keys import KeyManager, Lease, NoKeyAvailable, Outcome, OutcomeKind, classify, classify_exception
+from app.errors import NoKeyAvailable, PoolExhausted, UpstreamUnavailable
+from app.keys import KeyManager, Lease, Outcome, OutcomeKind, classify, classify_exception
 
 log = logging.getLogger("gateway.upstream")
 
@@ -92,10 +93,6 @@ class UpstreamStream:
         if self._release is not None:
             self._release()
             self._release = None
-
-
-class UpstreamUnavailable(Exception):
-    """No upstream answer at all (network errors or the deadline) after every allowed attempt."""
 
 
 class _Retry(Exception):
@@ -267,7 +264,7 @@ class GeminiClient:
             try:
                 return await self.keys.acquire(model, tried)
             except NoKeyAvailable as exc:
-                if tried and not exc.no_keys and not exc.all_disabled and exc.retry_after is None:
+                if tried and isinstance(exc, PoolExhausted):
                     try:  # every untried key is gone: a tried one that failed transiently may still serve
                         return await self.keys.acquire(model, ())
                     except NoKeyAvailable as again:

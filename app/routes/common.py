@@ -7,13 +7,17 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from starlette.requests import Request
 
+from app.errors import InvalidRequest
+
 if TYPE_CHECKING:
-    from app.main import Gateway
+    from app.gateway import Gateway
 
 
-class BodyError(Exception):
+class BodyError(InvalidRequest):
+    """An unreadable or oversized body (400 or 413); surfaces render it like any refused request."""
+
     def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
+        super().__init__(message, code="request_too_large" if status == 413 else "invalid_body")
         self.status = status
 
 

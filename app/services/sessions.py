@@ -28,7 +28,8 @@ from typing import Any
 
 import orjson
 
-from app.keys import NoKeyAvailable, scrub
+from app.errors import NoKeyAvailable, UpstreamUnavailable
+from app.keys import scrub
 from app.observability.events import EventSink, Interaction
 from app.services.replies import JsonReply, retry_after_header
 from app.sessions import (
@@ -54,7 +55,7 @@ from app.sessions import (
     user_turn,
     window_for,
 )
-from app.upstream import GeminiClient, UpstreamResponse, UpstreamUnavailable
+from app.upstream import GeminiClient, UpstreamResponse
 
 log = logging.getLogger("gateway.sessions")
 
@@ -229,7 +230,7 @@ class SessionService:
             result = await self._client.call("POST", f"models/{session.model}:generateContent",
                                              model=session.model, body=body)
         except NoKeyAvailable as exc:
-            if exc.no_keys or exc.all_disabled:
+            if exc.status == 503:
                 return done(_error(503, f"no API key can serve the request: {exc.message}"),
                             error=exc.message)
             return done(_error(429, f"every API key is cooling down: {exc.message}",
