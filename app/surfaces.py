@@ -11,6 +11,7 @@ naming the method and path, and counts them.
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -77,8 +78,9 @@ class Surface:
             except GatewayError as exc:
                 return render(exc)
             except Exception as exc:  # a bug: the caller still gets its protocol's shape, the operator a trace
-                log.error("unexpected %s on %s %s (%s surface)", type(exc).__name__, request.method,
-                          request.url.path[:200], name, exc_info=exc)
+                # The frames, not the exception's text: that may quote a request body, a key or a token.
+                log.error("unexpected %s on %s %s (%s surface)\n%s", type(exc).__name__, request.method,
+                          request.url.path[:200], name, "".join(traceback.format_tb(exc.__traceback__)))
                 return render(InternalError("the gateway failed unexpectedly; the error was logged"))
 
         endpoint.__name__ = getattr(handler, "__name__", "endpoint")
