@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["GoogleError", "google_error_body", "parse_duration", "parse_error"]
+__all__ = ["GoogleError", "StreamBroke", "google_error_body", "parse_duration", "parse_error"]
 
 _MESSAGE_RETRY_RE = re.compile(r"retry in\s+([0-9]+(?:\.[0-9]+)?)\s*(ms|s)\b", re.IGNORECASE)
 _DURATION_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?)\s*(ms|s)?\s*$")
@@ -163,3 +163,19 @@ def parse_error(body: bytes | str | dict[str, Any] | list[Any] | None) -> Google
 def google_error_body(status: int, message: str, rpc_status: str) -> dict[str, Any]:
     """Google's error envelope, for errors the gateway itself answers on the native surface."""
     return {"error": {"code": status, "message": message, "status": rpc_status}}
+
+
+class StreamBroke(Exception):
+    """A stream that already answered 200 failed: a mid-stream ``{"error": …}`` event, an unreadable event, or
+    no proper end.
+
+    ``body`` is Google-shaped (``{"error": {"code", "message", "status"}}``), so the pool classifies it like
+    any upstream error and each protocol renders it like one.
+    """
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        error = body.get("error") if isinstance(body, dict) else None
+        message = str(error.get("message") or "") if isinstance(error, dict) else ""
+        super().__init__(message or f"upstream stream failed with status {status}")
+        self.status = status
+        self.body = body

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from app.errors import UpstreamError
+from app.services.replies import upstream_error
 from app.upstream import MODELS_BUCKET, GeminiClient
 
 
@@ -33,8 +33,7 @@ class ModelCatalog:
                 query = "pageSize=1000" + (f"&pageToken={token}" if token else "")
                 resp = await self._client.call("GET", "models", model=MODELS_BUCKET, query=query)
                 if resp.status != 200:
-                    raise UpstreamError(resp.status, resp.body, resp.content_type, resp.outcome.retry_after,
-                                        resp.key_id)
+                    raise upstream_error(resp)
                 page = orjson.loads(resp.body)
                 models.extend(page.get("models") or [])
                 token = page.get("nextPageToken") or ""

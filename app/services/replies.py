@@ -44,10 +44,13 @@ def retry_after_header(seconds: float | None) -> dict[str, str]:
     return {"retry-after": str(max(1, math.ceil(seconds)))} if seconds is not None else {}
 
 
+def upstream_error(resp: UpstreamResponse) -> UpstreamError:
+    """The upstream's final error answer as the exception every surface renders."""
+    return UpstreamError(resp.status, resp.body, resp.content_type, resp.outcome.retry_after, resp.key_id)
+
+
 def _as_error(exc: GatewayError | UpstreamResponse) -> GatewayError:
-    if isinstance(exc, UpstreamResponse):
-        return UpstreamError(exc.status, exc.body, exc.content_type, exc.outcome.retry_after, exc.key_id)
-    return exc
+    return upstream_error(exc) if isinstance(exc, UpstreamResponse) else exc
 
 
 def openai_error_reply(exc: GatewayError | UpstreamResponse) -> JsonReply:

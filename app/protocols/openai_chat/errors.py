@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from app.errors import GatewayError, InvalidRequest, PoolQuotaExhausted, RequestRejected, UpstreamError
-from app.gemini.errors import parse_error
+from app.gemini.errors import StreamBroke, parse_error
 
 __all__ = [
     "RequestError",
@@ -42,21 +42,8 @@ class RequestError(InvalidRequest):
         return self.status, openai_error_body(self.message, "invalid_request_error", self.param, self.code)
 
 
-class UpstreamStreamError(Exception):
-    """A stream that already answered 200 failed: a mid-stream ``{"error": …}`` chunk, or no finish at all.
-
-    ``body`` is the *Google-shaped* error (``{"error": {"code", "message", "status"}}``) so the caller can
-    feed it to the key classifier and to :func:`gemini_error_to_openai` like a non-stream upstream error.
-    """
-
-    def __init__(self, status: int, body: dict[str, Any]) -> None:
-        message = ""
-        error = body.get("error") if isinstance(body, dict) else None
-        if isinstance(error, dict):
-            message = str(error.get("message") or "")
-        super().__init__(message or f"upstream stream failed with status {status}")
-        self.status = status
-        self.body = body
+#: A committed stream that broke; the wire's own exception (kept under this name for the translators).
+UpstreamStreamError = StreamBroke
 
 
 def openai_error_body(message: str, type_: str, param: str | None = None,
