@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -30,8 +30,9 @@ OK = Outcome(OutcomeKind.OK, 200)
 class StreamAdapter(Protocol):
     """One protocol's view of a committed Gemini stream."""
 
-    def feed(self, raw: bytes) -> list[bytes]:
-        """Bytes to send for these upstream bytes; raises :class:`StreamBroke` for an error event."""
+    def feed(self, raw: bytes) -> Iterable[bytes]:
+        """Bytes to send for these upstream bytes; raises :class:`StreamBroke` for an error event (after
+        yielding what came before it, when it is a generator)."""
         ...
 
     def finish(self) -> tuple[list[bytes], Outcome]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import orjson
@@ -44,11 +44,11 @@ class ChatStream:
         self._decoder = SSEDecoder()
         self._keep = keep
 
-    def feed(self, raw: bytes) -> list[bytes]:
+    def feed(self, raw: bytes) -> Iterator[bytes]:
         return self._events(self._decoder.feed(raw))
 
     def finish(self) -> tuple[list[bytes], Outcome]:
-        out = self._events(self._decoder.flush())
+        out = list(self._events(self._decoder.flush()))
         out.extend(sse_event(chunk) for chunk in self._translator.finish())
         out.append(DONE)
         return out, OK
@@ -66,8 +66,8 @@ class ChatStream:
     def signatures(self) -> dict[str, str]:
         return self._translator.signatures
 
-    def _events(self, events: list[bytes]) -> list[bytes]:
-        out: list[bytes] = []
+    def _events(self, events: list[bytes]) -> Iterator[bytes]:
+        """A generator, so what one read translated before an error event is still sent before the error."""
         for data in events:
             try:
                 chunk = orjson.loads(data)
@@ -77,8 +77,7 @@ class ChatStream:
             if self._keep is not None and isinstance(chunk, dict) and "error" not in chunk:
                 self._keep.append(chunk)
             for piece in self._translator.feed(chunk):
-                out.append(sse_event(piece))
-        return out
+                yield sse_event(piece)
 
 
 class ChatService:
