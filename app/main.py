@@ -25,12 +25,14 @@ from app.observability.metrics import Metrics, RequestMetrics
 from app.observability.pipeline import build_event_sink
 from app.routes import openai as openai_routes
 from app.routes import admin as admin_routes
+from app.routes import anthropic as anthropic_routes
 from app.routes import native as native_routes
 from app.routes import ops as ops_routes
 from app.routes import sessions as session_routes
 from app.security import TokenGuard
 from app.services.chat import ChatService
 from app.services.embeddings import EmbeddingsService
+from app.services.messages import MessagesService
 from app.services.models import ModelCatalog
 from app.services.native import NativeService
 from app.services.prober import KeyProber
@@ -104,6 +106,10 @@ class Gateway:
                                 signatures=self.signatures, events=self.events,
                                 image_max_bytes=settings.image_fetch_max_bytes,
                                 image_timeout=settings.image_fetch_timeout)
+        self.messages = MessagesService(self.client, model_map=settings.anthropic_model_map,
+                                        signatures=self.signatures, events=self.events,
+                                        image_max_bytes=settings.image_fetch_max_bytes,
+                                        image_timeout=settings.image_fetch_timeout)
         self.embeddings = EmbeddingsService(self.client)
         self.native = NativeService(self.client, self.events)
         self.sessions = build_sessions(self)
@@ -164,7 +170,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await gw.stop()
 
-    routes = hot_first([*openai_routes.routes("/v1"), *openai_routes.routes("/hf/v1"), *native_routes.routes(),
+    routes = hot_first([*openai_routes.routes("/v1"), *openai_routes.routes("/hf/v1"),
+                        *anthropic_routes.routes("/v1"), *anthropic_routes.routes("/hf/v1"), *native_routes.routes(),
                         *ops_routes.routes(), *admin_routes.routes(), *session_routes.routes()])
     middleware = [
         Middleware(RequestMetrics, metrics=gw.metrics),

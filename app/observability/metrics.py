@@ -13,7 +13,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.keys import OutcomeKind
 
-_SURFACES = (("/v1/", "openai"), ("/hf/v1/", "openai"), ("/v1beta/", "native"), ("/gemini/v1beta/", "native"),
+_SURFACES = (("/v1/messages", "anthropic"), ("/hf/v1/messages", "anthropic"),
+             ("/v1/", "openai"), ("/hf/v1/", "openai"), ("/v1beta/", "native"), ("/gemini/v1beta/", "native"),
              ("/hf/v1beta/", "native"), ("/start_chat", "session"), ("/send_message", "session"),
              ("/end_chat", "session"), ("/hf/start_chat", "session"), ("/hf/send_message", "session"),
              ("/hf/end_chat", "session"), ("/admin", "admin"), ("/hf/admin", "admin"))
