@@ -39,6 +39,11 @@ def _split_list(value: Any) -> Any:
     raise ValueError("expected a JSON list or a comma-separated string")
 
 
+def _default_model_map() -> tuple[tuple[str, str], ...]:
+    from app.protocols.anthropic.models import DEFAULT_MODEL_MAP
+    return DEFAULT_MODEL_MAP
+
+
 class Settings(BaseSettings):
     """Gateway settings; see README for the meaning of each."""
 
@@ -75,6 +80,9 @@ class Settings(BaseSettings):
     image_fetch_max_bytes: int = Field(20 * 1024 * 1024, ge=1024)
     image_fetch_timeout: float = Field(10.0, gt=0)
     stream_keepalive: float = Field(15.0, gt=0, description="seconds of upstream silence before an SSE ping")
+    anthropic_model_map: Annotated[list[tuple[str, str]], NoDecode] = Field(
+        default_factory=lambda: list(_default_model_map()),
+        description="Anthropic surface: ordered glob pattern -> Gemini model; unmatched names pass through")
 
     # Server.
     host: str = "0.0.0.0"
@@ -139,6 +147,22 @@ class Settings(BaseSettings):
                 raise ValueError("expected a JSON object or key_id=project pairs separated by commas")
             return {k.strip(): v.strip() for k, v in pairs}
         return value
+
+    @field_validator("anthropic_model_map", mode="before")
+    @classmethod
+    def _model_map(cls, value: Any) -> Any:
+        """A JSON object (order kept) or ``pattern=model`` pairs separated by commas; empty = the defaults."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if not text:
+            return list(_default_model_map())
+        if text.startswith("{"):
+            return list(orjson.loads(text).items())
+        pairs = [p.split("=", 1) for p in text.split(",") if p.strip()]
+        if any(len(p) != 2 or not p[0].strip() or not p[1].strip() for p in pairs):
+            raise ValueError("expected a JSON object or pattern=model pairs separated by commas")
+        return [(k.strip(), v.strip()) for k, v in pairs]
 
     @field_validator("base_url")
     @classmethod

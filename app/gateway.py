@@ -17,6 +17,7 @@ from app.observability.pipeline import build_event_sink
 from app.security import TokenGuard
 from app.services.chat import ChatService
 from app.services.embeddings import EmbeddingsService
+from app.services.messages import MessagesService
 from app.services.models import ModelCatalog
 from app.services.native import NativeService
 from app.services.prober import KeyProber
@@ -55,6 +56,10 @@ class Gateway:
                                 signatures=self.signatures, events=self.events,
                                 image_max_bytes=settings.image_fetch_max_bytes,
                                 image_timeout=settings.image_fetch_timeout)
+        self.messages = MessagesService(self.client, model_map=settings.anthropic_model_map,
+                                        signatures=self.signatures, events=self.events,
+                                        image_max_bytes=settings.image_fetch_max_bytes,
+                                        image_timeout=settings.image_fetch_timeout)
         self.embeddings = EmbeddingsService(self.client)
         self.native = NativeService(self.client, self.events)
         self.sessions = build_sessions(self)

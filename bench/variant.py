@@ -15,14 +15,14 @@ STREAM_IMPLS = ("lean", "starlette", "sse_starlette")
 
 
 def starlette_stream(body: AsyncIterator[bytes], *, media_type: str, headers: dict[str, str],
-                     keepalive: float | None) -> Response:
+                     keepalive: float | None, ping: bytes = b"") -> Response:
     """Starlette's StreamingResponse: an anyio task group per stream, no keep-alive pings."""
     from starlette.responses import StreamingResponse
     return StreamingResponse(body, media_type=media_type, headers=headers)
 
 
 def sse_starlette_stream(body: AsyncIterator[bytes], *, media_type: str, headers: dict[str, str],
-                         keepalive: float | None) -> Response:
+                         keepalive: float | None, ping: bytes = b"") -> Response:
     """sse-starlette's EventSourceResponse: task group, ping task, send lock, shutdown watcher."""
     from sse_starlette import EventSourceResponse
     return EventSourceResponse(body, headers=headers, media_type=media_type, sep="\n", ping=keepalive or 0)

@@ -33,8 +33,9 @@ class StreamBody(Response):
     """
 
     def __init__(self, body: AsyncIterator[bytes], *, media_type: str, headers: dict[str, str] | None = None,
-                 keepalive: float | None = None, status_code: int = 200) -> None:
+                 keepalive: float | None = None, status_code: int = 200, ping: bytes = PING) -> None:
         self._iterator = body
+        self._ping = ping
         self.status_code = status_code
         self.media_type = media_type
         self.background = None
@@ -76,7 +77,7 @@ class StreamBody(Response):
             except TimeoutError:
                 if keepalive and time.monotonic() - self._last >= keepalive:
                     self._last = time.monotonic()
-                    await send({"type": "http.response.body", "body": PING, "more_body": True})
+                    await send({"type": "http.response.body", "body": self._ping, "more_body": True})
                 continue
             if message["type"] == "http.disconnect":
                 self._disconnected = True
@@ -88,4 +89,5 @@ def to_response(reply: Reply, *, keepalive: float | None = None) -> Response:
     if isinstance(reply, JsonReply):
         return Response(reply.body, reply.status, reply.headers or None, reply.content_type)
     headers = {"cache-control": "no-cache", "x-accel-buffering": "no", **reply.headers}
-    return StreamBody(reply.body, media_type=reply.content_type, headers=headers, keepalive=keepalive)
+    return StreamBody(reply.body, media_type=reply.content_type, headers=headers, keepalive=keepalive,
+                      ping=reply.ping or PING)

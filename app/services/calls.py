@@ -11,18 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import aiohttp
+import orjson
 
+from app.gemini.assemble import assemble_stream
 from app.gemini.errors import StreamBroke
+from app.gemini.framing import SSEDecoder
 from app.keys import Outcome, OutcomeKind, classify
 from app.observability.events import EventSink, Interaction
 from app.upstream import UpstreamStream
 
-__all__ = ["CallRecord", "StreamAdapter", "StreamBroke", "relay"]
+__all__ = ["CallRecord", "StreamAdapter", "StreamBroke", "TranslatedStream", "Translator", "relay"]
 
 OK = Outcome(OutcomeKind.OK, 200)
 
@@ -46,6 +49,64 @@ class StreamAdapter(Protocol):
     def summary(self) -> tuple[dict[str, Any] | None, str]:
         """For analytics: the assembled Gemini response (``None`` when not kept) and the visible text."""
         ...
+
+
+class Translator(Protocol):
+    """A protocol's pure stream translator: Gemini chunks in, protocol events out."""
+
+    def feed(self, chunk: dict[str, Any]) -> Iterable[Any]: ...
+
+    def finish(self) -> Iterable[Any]: ...
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def signatures(self) -> dict[str, str]: ...
+
+
+class TranslatedStream:
+    """The :class:`StreamAdapter` of every translating protocol: Gemini SSE decoded, each chunk through the
+    protocol's translator, each event encoded. ``failed`` renders a failure after the commit; ``trailer`` is
+    what the protocol sends after a clean end (OpenAI's ``[DONE]``)."""
+
+    def __init__(self, translator: Translator, encode: Callable[[Any], bytes],
+                 failed: Callable[[int, dict[str, Any]], bytes], *, keep: bool, trailer: bytes = b"") -> None:
+        self.translator = translator
+        self._encode = encode
+        self._failed = failed
+        self._trailer = trailer
+        self._decoder = SSEDecoder()
+        self._keep: list[dict[str, Any]] | None = [] if keep else None
+
+    def feed(self, raw: bytes) -> Iterator[bytes]:
+        return self._events(self._decoder.feed(raw))
+
+    def finish(self) -> tuple[list[bytes], Outcome]:
+        out = list(self._events(self._decoder.flush()))
+        out.extend(self._encode(event) for event in self.translator.finish())
+        if self._trailer:
+            out.append(self._trailer)
+        return out, OK
+
+    def failed(self, status: int, body: dict[str, Any]) -> bytes:
+        return self._failed(status, body)
+
+    def summary(self) -> tuple[dict[str, Any] | None, str]:
+        return (assemble_stream(self._keep) if self._keep else None), self.translator.text
+
+    def _events(self, events: list[bytes]) -> Iterator[bytes]:
+        """A generator, so what one read translated before an error event is still sent before the error."""
+        for data in events:
+            try:
+                chunk = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                raise StreamBroke(502, {"error": {"code": 502, "status": "BAD_GATEWAY",
+                                                  "message": "the upstream sent an unreadable event"}}) from None
+            if self._keep is not None and isinstance(chunk, dict) and "error" not in chunk:
+                self._keep.append(chunk)
+            for event in self.translator.feed(chunk):
+                yield self._encode(event)
 
 
 @dataclass(slots=True)

@@ -11,21 +11,18 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 
 from app.errors import GatewayError
-from app.gemini.errors import StreamBroke
-from app.gemini.framing import SSEDecoder
-from app.keys import Outcome, OutcomeKind
 from app.observability.events import EventSink
 from app.protocols.openai_chat.chat import ChatRequest, media_urls, parse_chat_request, tool_call_ids
 from app.protocols.openai_chat.errors import gemini_error_to_openai, openai_error_body, scrub
-from app.protocols.openai_chat.response import StreamTranslator, assemble_stream, completion_from_gemini
+from app.protocols.openai_chat.response import StreamTranslator, completion_from_gemini
 from app.protocols.openai_chat.sse import DONE, sse_event
-from app.services.calls import CallRecord, relay
+from app.services.calls import CallRecord, TranslatedStream, relay
 from app.services.media import fetch_media
 from app.services.replies import JsonReply, Reply, StreamReply, upstream_error
 from app.services.signatures import SignatureCache
@@ -33,51 +30,13 @@ from app.upstream import GeminiClient, UpstreamStream
 
 log = logging.getLogger("gateway.chat")
 
-OK = Outcome(OutcomeKind.OK, 200)
 
-
-class ChatStream:
-    """Chat Completions' :class:`StreamAdapter`: Gemini SSE in, OpenAI chunks out."""
-
-    def __init__(self, translator: StreamTranslator, keep: list[dict[str, Any]] | None) -> None:
-        self._translator = translator
-        self._decoder = SSEDecoder()
-        self._keep = keep
-
-    def feed(self, raw: bytes) -> Iterator[bytes]:
-        return self._events(self._decoder.feed(raw))
-
-    def finish(self) -> tuple[list[bytes], Outcome]:
-        out = list(self._events(self._decoder.flush()))
-        out.extend(sse_event(chunk) for chunk in self._translator.finish())
-        out.append(DONE)
-        return out, OK
-
-    def failed(self, status: int, body: dict[str, Any]) -> bytes:
-        if status == 502 and body.get("error", {}).get("status") == "UNAVAILABLE":
-            message = str(body["error"].get("message"))
-            return sse_event(openai_error_body(message, "api_error", None, "upstream_stream_error"))
-        return sse_event(gemini_error_to_openai(status, body)[1])
-
-    def summary(self) -> tuple[dict[str, Any] | None, str]:
-        return (assemble_stream(self._keep) if self._keep else None), self._translator.text
-
-    @property
-    def signatures(self) -> dict[str, str]:
-        return self._translator.signatures
-
-    def _events(self, events: list[bytes]) -> Iterator[bytes]:
-        """A generator, so what one read translated before an error event is still sent before the error."""
-        for data in events:
-            try:
-                chunk = orjson.loads(data)
-            except orjson.JSONDecodeError:
-                raise StreamBroke(502, {"error": {"code": 502, "status": "BAD_GATEWAY",
-                                                  "message": "the upstream sent an unreadable event"}}) from None
-            if self._keep is not None and isinstance(chunk, dict) and "error" not in chunk:
-                self._keep.append(chunk)
-            for piece in self._translator.feed(chunk):
-                yield sse_event(piece)
+def stream_failure(status: int, body: dict[str, Any]) -> bytes:
+    """An OpenAI error event for a failure after the commit (Google-shaped ``body``)."""
+    if status == 502 and body.get("error", {}).get("status") == "UNAVAILABLE":
+        message = str(body["error"].get("message"))
+        return sse_event(openai_error_body(message, "api_error", None, "upstream_stream_error"))
+    return sse_event(gemini_error_to_openai(status, body)[1])
 
 
 class ChatService:
@@ -112,11 +71,12 @@ class ChatService:
             raise
 
         if isinstance(result, UpstreamStream):
-            keep: list[dict[str, Any]] | None = [] if record.wants_bodies else None
             translator = StreamTranslator(model=req.requested_model, created=int(started),
                                           include_usage=req.include_usage,
                                           completion_id="chatcmpl-" + secrets.token_urlsafe(18))
-            return StreamReply(self._relay(ChatStream(translator, keep), result, record, len(body)))
+            adapter = TranslatedStream(translator, sse_event, stream_failure, keep=record.wants_bodies,
+                                       trailer=DONE)
+            return StreamReply(self._relay(adapter, result, record, len(body)))
         if result.status != 200:
             error = upstream_error(result)
             record.done(error.status, key_id=result.key_id, error=scrub(error.message))
@@ -143,15 +103,15 @@ class ChatService:
                                   code_execution=self._code_execution, fetched_media=fetched,
                                   signatures=signatures)
 
-    async def _relay(self, adapter: ChatStream, upstream: UpstreamStream, record: CallRecord,
+    async def _relay(self, adapter: TranslatedStream, upstream: UpstreamStream, record: CallRecord,
                      request_size: int) -> AsyncIterator[bytes]:
         try:
             async for out in relay(upstream, adapter, record, request_size):
                 yield out
         finally:
             # Signatures seen before a failure or a disconnect are still worth keeping for the next turn.
-            if adapter.signatures:
-                await self._signatures.put_many(adapter.signatures)
+            if adapter.translator.signatures:
+                await self._signatures.put_many(adapter.translator.signatures)
 
 
 def _completion_text(completion: dict[str, Any]) -> str:

@@ -19,7 +19,7 @@ from app.errors import GatewayError, InvalidRequest, NotFound
 from app.gemini.framing import JSONArrayDecoder, SSEDecoder
 from app.keys import Outcome, OutcomeKind, classify
 from app.observability.events import EventSink, NullSink
-from app.protocols.openai_chat.response import assemble_stream
+from app.gemini.assemble import assemble_stream
 from app.services.calls import CallRecord, relay
 from app.services.replies import JsonReply, Reply, StreamReply
 from app.sessions.history import read_reply

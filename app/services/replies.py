@@ -35,6 +35,7 @@ class StreamReply:
     body: AsyncIterator[bytes]
     content_type: str = "text/event-stream"
     headers: dict[str, str] = field(default_factory=dict)
+    ping: bytes | None = None  # the protocol's keep-alive during silence (None: an SSE comment)
 
 
 Reply = JsonReply | StreamReply
