@@ -133,6 +133,8 @@ class Gateway:
         self.prober.start()
         if not self.settings.api_keys:
             log.warning("no API keys are configured: API calls will answer 503 until API_KEYS is set")
+        if not self.admin_guard.configured:
+            log.warning("AUTH_TOKEN is not set: the admin API is closed (a client token never opens it)")
         if not self.tokens.configured:
             log.warning("ALLOWED_TOKENS is empty: every API call will be refused with 401")
 

@@ -12,6 +12,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from app.keys import UnknownKey
+from app.keys.validate import KeyFormatError, checked_keys
 from app.routes.common import BodyError, gateway, read_json
 from app.routes.responses import to_response
 from app.security import bearer
@@ -28,7 +29,7 @@ def _denied(request: Request) -> Response | None:
     gw = gateway(request)
     token = bearer(request.headers) or request.headers.get("x-admin-token")
     if not gw.admin_guard.configured:
-        return _error(401, "no AUTH_TOKEN (or ALLOWED_TOKENS) is configured, so the admin API is closed")
+        return _error(401, "the admin API is closed: set AUTH_TOKEN (a client token never opens it)")
     if not gw.admin_guard.check(token):
         return _error(401, "missing or invalid admin token")
     return None
@@ -53,9 +54,13 @@ async def add_key(request: Request) -> Response:
     key = payload.get("key") if isinstance(payload, dict) else None
     if not isinstance(key, str) or not key.strip():
         return _error(400, "'key' must be a non-empty string")
+    try:
+        keys = checked_keys(key)  # a pasted list is several keys; all are checked before any is added
+    except KeyFormatError as exc:
+        return _error(400, f"'key': {exc}")
     project = payload.get("project")
-    key_id = gw.keys.add_key(key, project if isinstance(project, str) else None)
-    return to_response(JsonReply.of({"id": key_id}, 201))
+    ids = [gw.keys.add_key(k, project if isinstance(project, str) else None) for k in keys]
+    return to_response(JsonReply.of({"id": ids[0], "ids": ids}, 201))
 
 
 async def key_action(request: Request) -> Response:

@@ -22,7 +22,7 @@ async def _payload(request: Request) -> Any | Response:
     try:
         return await read_json(request, gateway(request).settings.max_request_body)
     except BodyError as exc:
-        if exc.status == 413:
+        if exc.status in (408, 413):
             return to_response(JsonReply.of({"error": str(exc)}, 413))
         return None
 

@@ -13,6 +13,7 @@ import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote, unquote_plus
 
 import aiohttp
 import orjson
@@ -36,12 +37,28 @@ def valid_model(model: str) -> bool:
     return bool(MODEL_RE.match(model)) and model not in {".", ".."}
 
 
+#: Query parameters Gemini defines on the routes this surface relays; every other parameter is dropped.
+#: An allow-list, not a ``key`` deny-list: a deny-list has to foresee every spelling a server decodes
+#: (``%6Bey``, ``k%65y``, ``key[]``, ``access_token``...), an allow-list does not (issue 12, item 6).
+FORWARDED_PARAMS = frozenset({"alt", "pageSize", "pageToken", "prettyPrint", "fields", "$.xgafv", "filter",
+                              "updateMask", "uploadType", "upload_protocol"})
+
+
 def strip_key(query: bytes) -> str:
-    """The query without ``key=`` (the gateway token must not travel upstream nor reach a log)."""
+    """The client's query reduced to the parameters Gemini defines, re-encoded canonically.
+
+    Names and values are percent-decoded before the check and re-encoded after it, so no spelling of
+    ``key`` (nor of any other credential parameter) reaches the upstream or a log.
+    """
     if not query:
         return ""
-    parts = [p for p in query.decode("latin-1").split("&") if p and not p.startswith("key=")]
-    return "&".join(parts)
+    kept: list[str] = []
+    for pair in query.decode("latin-1").split("&"):
+        name, _, value = pair.partition("=")
+        name = unquote_plus(name)
+        if name in FORWARDED_PARAMS:
+            kept.append(f"{name}={quote(unquote_plus(value), safe='')}")
+    return "&".join(kept)
 
 
 class NativeService:
