@@ -40,8 +40,13 @@ def valid_model(model: str) -> bool:
 #: Query parameters Gemini defines on the routes this surface relays; every other parameter is dropped.
 #: An allow-list, not a ``key`` deny-list: a deny-list has to foresee every spelling a server decodes
 #: (``%6Bey``, ``k%65y``, ``key[]``, ``access_token``...), an allow-list does not (issue 12, item 6).
-FORWARDED_PARAMS = frozenset({"alt", "pageSize", "pageToken", "prettyPrint", "fields", "$.xgafv", "filter",
-                              "updateMask", "uploadType", "upload_protocol"})
+#: A parameter with a closed set of values keeps only those (``alt=sse;key=...`` is dropped whole).
+FORWARDED_PARAMS: dict[str, re.Pattern[str] | None] = {
+    "alt": re.compile(r"^(sse|json|proto|media)$"), "prettyPrint": re.compile(r"^(true|false)$"),
+    "pageSize": re.compile(r"^\d{1,6}$"), "$.xgafv": re.compile(r"^[12]$"),
+    "pageToken": None, "fields": None, "filter": None, "updateMask": None,
+    "uploadType": re.compile(r"^(media|multipart|resumable)$"), "upload_protocol": re.compile(r"^[a-z]{1,16}$"),
+}
 
 
 def strip_key(query: bytes) -> str:
@@ -55,9 +60,12 @@ def strip_key(query: bytes) -> str:
     kept: list[str] = []
     for pair in query.decode("latin-1").split("&"):
         name, _, value = pair.partition("=")
-        name = unquote_plus(name)
-        if name in FORWARDED_PARAMS:
-            kept.append(f"{name}={quote(unquote_plus(value), safe='')}")
+        name, value = unquote_plus(name), unquote_plus(value)
+        if name not in FORWARDED_PARAMS:
+            continue
+        rule = FORWARDED_PARAMS[name]
+        if rule is None or rule.match(value):
+            kept.append(f"{name}={quote(value, safe='')}")
     return "&".join(kept)
 
 
