@@ -48,7 +48,7 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def _arm_header_deadline(self) -> None:
-        if self._header_timer is None:  # a deadline runs from the first byte (or the connection), not each byte
+        if self._header_timer is None:  # runs from the connection or the request's first byte, not each byte
             self._header_timer = self.loop.call_later(self._timeout(), self._headers_late)
 
     def _disarm_header_deadline(self) -> None:

@@ -23,7 +23,7 @@ class KeyFormatError(ValueError):
 
 
 def split_keys(values: str | Iterable[str]) -> list[str]:
-    """Every key in ``values``, one string (a pasted list) or several, split on newlines, commas and spaces."""
+    """Every key in ``values`` (one pasted string or several), split on newlines, commas and spaces."""
     items = [values] if isinstance(values, str) else list(values)
     return [part for item in items for part in _SEPARATORS.split(str(item)) if part]
 

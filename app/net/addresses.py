@@ -1,8 +1,9 @@
 """Which IP addresses a client-supplied URL may reach: public unicast only (DESIGN.md, Security).
 
-Pure functions over :mod:`ipaddress`. An IPv6 address that carries an IPv4 address (v4-mapped ``::ffff:a.b.c.d``,
-v4-compatible ``::a.b.c.d``, 6to4 ``2002:aabb:ccdd::``, NAT64 ``64:ff9b::/96`` and ``64:ff9b:1::/48``) is judged
-by the IPv4 address it reaches too, since a dual-stack host or a translator delivers it there.
+Pure functions over :mod:`ipaddress`. An IPv6 address that carries an IPv4 address (v4-mapped
+``::ffff:a.b.c.d``, v4-compatible ``::a.b.c.d``, 6to4 ``2002:aabb:ccdd::``, NAT64 ``64:ff9b::/96`` and
+``64:ff9b:1::/48``) is judged by the IPv4 address it reaches too, since a dual-stack host or a translator
+delivers it there.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The one way the gateway fetches a URL a client named (image URLs now; documents, audio and files later).
 
-Why a fetcher of its own (issue 12, item 1): a gateway that fetches whatever a client names is a proxy into the
-operator's network (loopback services, cloud metadata) and, if it echoes failures, a port scanner. So:
+Why a fetcher of its own (issue 12, item 1): a gateway that fetches whatever a client names is a proxy into
+the operator's network (loopback services, cloud metadata) and, if it echoes failures, a port scanner. So:
 
 - only ``http``/``https`` URLs without credentials;
 - the host is resolved by the gateway and *every* address checked (:func:`app.net.addresses.is_public`);

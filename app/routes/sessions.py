@@ -2,7 +2,8 @@
 
 Thin: read the body, hand it to :class:`app.services.sessions.SessionService`, send its reply. A body that is
 not JSON is handed over as ``None`` so the service answers it like a body without the required field (403 for
-start_chat, 404 for the others, as the contract says); only an oversized (413) or stalled (408) body is refused here.
+start_chat, 404 for the others, as the contract says); only an oversized (413) or stalled (408) body is
+refused here.
 """
 
 from __future__ import annotations

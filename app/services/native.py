@@ -45,7 +45,8 @@ FORWARDED_PARAMS: dict[str, re.Pattern[str] | None] = {
     "alt": re.compile(r"^(sse|json|proto|media)$"), "prettyPrint": re.compile(r"^(true|false)$"),
     "pageSize": re.compile(r"^\d{1,6}$"), "$.xgafv": re.compile(r"^[12]$"),
     "pageToken": None, "fields": None, "filter": None, "updateMask": None,
-    "uploadType": re.compile(r"^(media|multipart|resumable)$"), "upload_protocol": re.compile(r"^[a-z]{1,16}$"),
+    "uploadType": re.compile(r"^(media|multipart|resumable)$"),
+    "upload_protocol": re.compile(r"^[a-z]{1,16}$"),
 }
 
 

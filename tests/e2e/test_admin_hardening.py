@@ -34,8 +34,9 @@ def test_admin_add_splits_pasted_lists_and_refuses_bad_keys(fake) -> None:
         assert ids == [key_id(f"ok-adh-{n}") for n in (1, 2, 3, 4)]   # nothing of a refused list was added
         # Every key of the pasted list serves requests.
         for n in range(8):
+            message = {"role": "user", "content": str(n)}
             r = requests.post(gw.v1 + "/chat/completions", headers=gw.headers(), timeout=10,
-                              json={"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": str(n)}]})
+                              json={"model": "gemini-2.5-flash", "messages": [message]})
             assert r.status_code == 200
         assert {e["api_key"] for e in fake.requests()} == {f"ok-adh-{n}" for n in (1, 2, 3, 4)}
 

@@ -71,7 +71,8 @@ def test_count_tokens_embed_and_models(gw, fake):
 def test_passthrough_is_byte_for_byte(gw, fake):
     raw = (b'{"contents": [{"role": "user", "parts": [{"text": "exact \\u00e9 bytes"}]}],\n'
            b' "generationConfig": {"temperature": 0.1}, "safetySettings": []}')
-    resp = requests.post(gw.url + "/v1beta/models/gemini-2.5-flash:generateContent?key=" + TOKEN + "&prettyPrint=false&foo=bar",
+    query = "?key=" + TOKEN + "&prettyPrint=false&foo=bar"
+    resp = requests.post(gw.url + "/v1beta/models/gemini-2.5-flash:generateContent" + query,
                          data=raw, headers={"content-type": "application/json"}, timeout=20)
     assert resp.status_code == 200
     sent = fake.requests()[-1]

@@ -21,7 +21,8 @@ PER_KIND = 12
 
 @pytest.fixture(scope="module")
 def gw(fake_server) -> Iterator[GatewayHandle]:
-    with start_gateway(fake_server.base_url, api_keys=["ok-slow-1"], header_timeout=1, keepalive_timeout=1) as h:
+    with start_gateway(fake_server.base_url, api_keys=["ok-slow-1"], header_timeout=1,
+                       keepalive_timeout=1) as h:
         yield h
 
 

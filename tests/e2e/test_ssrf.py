@@ -75,7 +75,8 @@ def test_internal_url_is_not_fetched(closed_gw, fake, listener, form: str) -> No
     assert fake.requests() == []   # nothing went upstream either
 
 
-@pytest.mark.parametrize("url", ["ftp://127.0.0.1/image.png", "file:///etc/passwd", "gopher://127.0.0.1:6379/_x"])
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1/image.png", "file:///etc/passwd",
+                                 "gopher://127.0.0.1:6379/_x"])
 def test_other_schemes_are_refused(closed_gw, fake, url: str) -> None:
     with pytest.raises(openai.BadRequestError) as info:
         ask(closed_gw, url)

@@ -1,6 +1,6 @@
-"""Issue 12, item 11: the Docker build context, computed from the repository and `.dockerignore`, never holds
-`.env`, `.venv`, `.git`, caches or test data, yet holds everything the Dockerfile copies; the image runs as uid
-1000 with a writable DATA_DIR."""
+"""Issue 12, item 11: the Docker build context, computed from the repository and `.dockerignore`, never
+holds `.env`, `.venv`, `.git`, caches or test data, yet holds everything the Dockerfile copies; the image
+runs as uid 1000 with a writable DATA_DIR."""
 
 from __future__ import annotations
 

@@ -49,7 +49,8 @@ def test_settings_refuse_bad_keys_and_placeholder_tokens(monkeypatch: pytest.Mon
     monkeypatch.setenv("GATEWAY_ENV_FILE", "")
     with pytest.raises(SettingsError) as info:
         load_settings(api_keys="k1,k\x1b2")
-    assert "API_KEYS" in str(info.value) and "entry 2 of 2" in str(info.value) and "k\x1b2" not in str(info.value)
+    message = str(info.value)
+    assert "API_KEYS" in message and "entry 2 of 2" in message and "k\x1b2" not in message
     with pytest.raises(SettingsError) as info:
         load_settings(api_keys='["your-gemini-key-1","your-gemini-key-2"]')
     assert "placeholder" in str(info.value)

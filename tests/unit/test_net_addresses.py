@@ -1,4 +1,4 @@
-"""Which addresses a client URL may reach: every internal range refused, v4 and v6, embedded forms included."""
+"""Which addresses a client URL may reach: every internal range refused, v4 and v6, embedded forms too."""
 
 from __future__ import annotations
 
