@@ -11,6 +11,7 @@ from typing import Any
 
 from app.config import Settings
 from app.keys import KeyManager, MemoryPoolStore, PoolStore, SurgeDetector, key_id
+from app.net import FetchLimits, SafeFetcher
 from app.observability.events import EventSink
 from app.observability.metrics import Metrics
 from app.observability.pipeline import build_event_sink
@@ -50,16 +51,13 @@ class Gateway:
         self.prober = KeyProber(self.keys, self.client, interval=settings.check_interval)
         self.events: EventSink = build_event_sink(settings)
         self.signatures = SignatureCache()
+        self.fetcher = self._fetcher(settings)
         self.catalog = ModelCatalog(self.client, settings.models_cache_ttl)
         self.chat = ChatService(self.client, search_models=settings.model_search,
                                 code_execution=settings.tools_code_execution_enabled,
-                                signatures=self.signatures, events=self.events,
-                                image_max_bytes=settings.image_fetch_max_bytes,
-                                image_timeout=settings.image_fetch_timeout)
+                                signatures=self.signatures, events=self.events, fetcher=self.fetcher)
         self.messages = MessagesService(self.client, model_map=settings.anthropic_model_map,
-                                        signatures=self.signatures, events=self.events,
-                                        image_max_bytes=settings.image_fetch_max_bytes,
-                                        image_timeout=settings.image_fetch_timeout)
+                                        signatures=self.signatures, events=self.events, fetcher=self.fetcher)
         self.embeddings = EmbeddingsService(self.client)
         self.native = NativeService(self.client, self.events)
         self.sessions = build_sessions(self)
@@ -76,6 +74,14 @@ class Gateway:
         return out
 
     @staticmethod
+    def _fetcher(settings: Settings) -> SafeFetcher | None:
+        """The SSRF-safe fetcher for client-named URLs, or None when ``FETCH_CLIENT_URLS`` is off."""
+        if not settings.fetch_client_urls:
+            return None
+        limits = FetchLimits(max_bytes=settings.image_fetch_max_bytes, timeout=settings.image_fetch_timeout)
+        return SafeFetcher(limits, allow_private=settings.fetch_allow_private)
+
+    @staticmethod
     def _store(settings: Settings) -> PoolStore:
         if settings.redis_url:
             from app.keys import RedisPoolStore
@@ -89,6 +95,10 @@ class Gateway:
         self.prober.start()
         if not self.settings.api_keys:
             log.warning("no API keys are configured: API calls will answer 503 until API_KEYS is set")
+        if self.settings.fetch_allow_private:
+            log.warning("FETCH_ALLOW_PRIVATE is on: client URLs may reach internal addresses")
+        if not self.admin_guard.configured:
+            log.warning("AUTH_TOKEN is not set: the admin API is closed (a client token never opens it)")
         if not self.tokens.configured:
             log.warning("ALLOWED_TOKENS is empty: every API call will be refused with 401")
 
@@ -97,6 +107,8 @@ class Gateway:
         await self.sessions.stop()
         await self.events.stop()  # flushes analytics within its own time bound
         await self.client.close()
+        if self.fetcher is not None:
+            await self.fetcher.close()
         await self.store.close()
 
     def health_extras(self) -> dict[str, Any]:

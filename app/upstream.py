@@ -168,7 +168,7 @@ class GeminiClient:
             async with self.session.get(f"{self._base}/models/{self._probe_model}", timeout=timeout,
                                         headers={"x-goog-api-key": lease.key}) as resp:
                 return classify(resp.status, await resp.read())
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
             return classify_exception(exc)
 
     def deadline(self) -> float:
@@ -289,7 +289,7 @@ class GeminiClient:
             resp = await self.session.request(method, url, data=body, headers=req_headers, timeout=timeout)
         except asyncio.CancelledError:
             raise
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
             outcome = classify_exception(exc)
             await self._report(lease, model, outcome)
             raise _Retry(outcome, None) from None
@@ -309,7 +309,7 @@ class GeminiClient:
         except asyncio.CancelledError:
             resp.close()
             raise
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
             resp.close()
             outcome = classify_exception(exc)
             await self._report(lease, model, outcome)

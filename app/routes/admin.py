@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from app.errors import GatewayError, InvalidRequest, NotFound, Unauthenticated
 from app.keys import UnknownKey
+from app.keys.validate import KeyFormatError, checked_keys
 from app.routes.common import gateway, read_json
 from app.routes.responses import to_response
 from app.security import bearer
@@ -30,7 +31,7 @@ def authenticate(request: Request) -> None:
     gw = gateway(request)
     token = bearer(request.headers) or request.headers.get("x-admin-token")
     if not gw.admin_guard.configured:
-        raise Unauthenticated("no AUTH_TOKEN (or ALLOWED_TOKENS) is configured, so the admin API is closed")
+        raise Unauthenticated("the admin API is closed: set AUTH_TOKEN (a client token never opens it)")
     if not gw.admin_guard.check(token):
         raise Unauthenticated("missing or invalid admin token")
 
@@ -50,9 +51,13 @@ async def add_key(request: Request) -> Response:
     key = payload.get("key") if isinstance(payload, dict) else None
     if not isinstance(key, str) or not key.strip():
         raise InvalidRequest("'key' must be a non-empty string", param="key")
+    try:
+        keys = checked_keys(key)  # a pasted list is several keys; all are checked before any is added
+    except KeyFormatError as exc:
+        raise InvalidRequest(f"'key': {exc}", param="key") from None
     project = payload.get("project")
-    key_id = gw.keys.add_key(key, project if isinstance(project, str) else None)
-    return to_response(JsonReply.of({"id": key_id}, 201))
+    ids = [gw.keys.add_key(k, project if isinstance(project, str) else None) for k in keys]
+    return to_response(JsonReply.of({"id": ids[0], "ids": ids}, 201))
 
 
 async def key_action(request: Request) -> Response:

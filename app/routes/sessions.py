@@ -2,7 +2,8 @@
 
 Thin: read the body, hand it to :class:`app.services.sessions.SessionService`, send its reply. A body that is
 not JSON is handed over as ``None`` so the service answers it like a body without the required field (403 for
-start_chat, 404 for the others, as the contract says); only an oversized body is refused here (413).
+start_chat, 404 for the others, as the contract says); only an oversized (413) or stalled (408) body is
+refused here.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ async def _payload(request: Request) -> Any:
     try:
         return await read_json(request, gateway(request).settings.max_request_body)
     except BodyError as exc:
-        if exc.status == 413:
+        if exc.status in (408, 413):
             raise
         return None
 

@@ -22,6 +22,7 @@ from app.protocols.openai_chat.chat import ChatRequest, media_urls, parse_chat_r
 from app.protocols.openai_chat.errors import gemini_error_to_openai, openai_error_body, scrub
 from app.protocols.openai_chat.response import StreamTranslator, completion_from_gemini
 from app.protocols.openai_chat.sse import DONE, sse_event
+from app.net import SafeFetcher
 from app.services.calls import CallRecord, TranslatedStream, relay
 from app.services.media import fetch_media
 from app.services.replies import JsonReply, Reply, StreamReply, upstream_error
@@ -41,15 +42,13 @@ def stream_failure(status: int, body: dict[str, Any]) -> bytes:
 
 class ChatService:
     def __init__(self, client: GeminiClient, *, search_models: list[str], code_execution: bool,
-                 signatures: SignatureCache, events: EventSink, image_max_bytes: int,
-                 image_timeout: float) -> None:
+                 signatures: SignatureCache, events: EventSink, fetcher: SafeFetcher | None) -> None:
         self._client = client
         self._search_models = frozenset(search_models)
         self._code_execution = code_execution
         self._signatures = signatures
         self._events = events
-        self._image_max_bytes = image_max_bytes
-        self._image_timeout = image_timeout
+        self._fetcher = fetcher
 
     async def complete(self, payload: Any, *, user_id: str | None = None,
                        session_id: str | None = None) -> Reply:
@@ -95,8 +94,7 @@ class ChatService:
         if isinstance(payload, dict):
             urls = media_urls(payload)
             if urls:
-                fetched = await fetch_media(self._client.session, urls, max_bytes=self._image_max_bytes,
-                                            timeout=self._image_timeout)
+                fetched = await fetch_media(self._fetcher, urls)
         ids = tool_call_ids(payload) if isinstance(payload, dict) else []
         signatures = await self._signatures.get_many(ids) if ids else None
         return parse_chat_request(payload, search_models=self._search_models,

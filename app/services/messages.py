@@ -24,6 +24,7 @@ from app.protocols.anthropic.response import message_from_gemini
 from app.protocols.anthropic.sse import PING, sse_event
 from app.protocols.anthropic.stream import MessageStream
 from app.protocols.openai_chat.errors import scrub
+from app.net import SafeFetcher
 from app.services.calls import CallRecord, TranslatedStream, relay
 from app.services.media import fetch_media
 from app.services.replies import JsonReply, Reply, StreamReply, upstream_error
@@ -51,13 +52,12 @@ def _event(named: tuple[str, dict[str, Any]]) -> bytes:
 
 class MessagesService:
     def __init__(self, client: GeminiClient, *, model_map: Sequence[tuple[str, str]], signatures: SignatureCache,
-                 events: EventSink, image_max_bytes: int, image_timeout: float) -> None:
+                 events: EventSink, fetcher: SafeFetcher | None) -> None:
         self._client = client
         self._model_map = tuple(model_map)
         self._signatures = signatures
         self._events = events
-        self._image_max_bytes = image_max_bytes
-        self._image_timeout = image_timeout
+        self._fetcher = fetcher
 
     async def create(self, payload: Any, *, session_id: str | None = None) -> Reply:
         started = time.time()
@@ -110,8 +110,7 @@ class MessagesService:
         fetched = None
         urls = media_urls(payload)
         if urls:
-            fetched = await fetch_media(self._client.session, urls, max_bytes=self._image_max_bytes,
-                                        timeout=self._image_timeout)
+            fetched = await fetch_media(self._fetcher, urls, param="source.url")
         ids = tool_use_ids(payload)
         signatures = await self._signatures.get_many(ids) if ids else None
         return parse_messages_request(payload, model_map=self._model_map, fetched=fetched, signatures=signatures)

@@ -12,6 +12,7 @@ import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote, unquote_plus
 
 import orjson
 
@@ -36,12 +37,37 @@ def valid_model(model: str) -> bool:
     return bool(MODEL_RE.match(model)) and model not in {".", ".."}
 
 
+#: Query parameters Gemini defines on the routes this surface relays; every other parameter is dropped.
+#: An allow-list, not a ``key`` deny-list: a deny-list has to foresee every spelling a server decodes
+#: (``%6Bey``, ``k%65y``, ``key[]``, ``access_token``...), an allow-list does not (issue 12, item 6).
+#: A parameter with a closed set of values keeps only those (``alt=sse;key=...`` is dropped whole).
+FORWARDED_PARAMS: dict[str, re.Pattern[str] | None] = {
+    "alt": re.compile(r"^(sse|json|proto|media)$"), "prettyPrint": re.compile(r"^(true|false)$"),
+    "pageSize": re.compile(r"^\d{1,6}$"), "$.xgafv": re.compile(r"^[12]$"),
+    "pageToken": None, "fields": None, "filter": None, "updateMask": None,
+    "uploadType": re.compile(r"^(media|multipart|resumable)$"),
+    "upload_protocol": re.compile(r"^[a-z]{1,16}$"),
+}
+
+
 def strip_key(query: bytes) -> str:
-    """The query without ``key=`` (the gateway token must not travel upstream nor reach a log)."""
+    """The client's query reduced to the parameters Gemini defines, re-encoded canonically.
+
+    Names and values are percent-decoded before the check and re-encoded after it, so no spelling of
+    ``key`` (nor of any other credential parameter) reaches the upstream or a log.
+    """
     if not query:
         return ""
-    parts = [p for p in query.decode("latin-1").split("&") if p and not p.startswith("key=")]
-    return "&".join(parts)
+    kept: list[str] = []
+    for pair in query.decode("latin-1").split("&"):
+        name, _, value = pair.partition("=")
+        name, value = unquote_plus(name), unquote_plus(value)
+        if name not in FORWARDED_PARAMS:
+            continue
+        rule = FORWARDED_PARAMS[name]
+        if rule is None or rule.match(value):
+            kept.append(f"{name}={quote(value, safe='')}")
+    return "&".join(kept)
 
 
 class NativeStream:
