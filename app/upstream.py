@@ -8,7 +8,7 @@ reached ~2,000 requests/s at 64 concurrent requests where httpx's default transp
 Retry policy (DESIGN.md, The key pool): a plain loop over leases from the ``KeyManager`` (which owns waiting
 for cooldowns, the fallback to a tried key and the per-key slot). Rotating to a fresh key after a 429 or an
 invalid key costs no sleep; a transient failure backs off with full jitter (uniform in 0..min(4, 0.25 * 2^n)
-seconds after the n-th attempt); client errors are final at once; a request that failed the same way on two
+seconds after the n-th attempt, ``UpstreamConfig``); client errors are final at once; a request that failed the same way on two
 keys is final too (``app.keys.accounting``: the request's fault, no key charged). Any exception the transport
 raises becomes a classified outcome, never a 500. A stream is committed only once the upstream answered 200
 and sent its first event, so a failure before that is retried invisibly.
@@ -37,13 +37,9 @@ Framing = Literal["json", "sse", "array"]
 #: Cooldown bucket for calls that are not about one model (models.list).
 MODELS_BUCKET = "_models"
 
-_BACKOFF_BASE = 0.25
-_BACKOFF_CAP = 4.0
-
-
 @dataclass(frozen=True, slots=True)
 class UpstreamConfig:
-    """What the client needs to know about the upstream and its time limits (seconds)."""
+    """What the client needs to know about the upstream, its time limits and its backoff (seconds)."""
 
     base_url: str
     max_retries: int = 10
@@ -52,6 +48,8 @@ class UpstreamConfig:
     read_timeout: float = 120.0
     connections: int = 0
     probe_model: str = "gemini-2.5-flash"
+    backoff_base: float = 0.25
+    backoff_cap: float = 4.0
 
     @classmethod
     def from_settings(cls, settings: Any) -> UpstreamConfig:
@@ -256,13 +254,12 @@ class GeminiClient:
         raise UpstreamUnavailable(f"the upstream did not answer after {attempts} attempt(s) "
                                   f"({last.outcome.reason or 'deadline'})")
 
-    @staticmethod
-    def _pause(outcome: Outcome, attempts: int, deadline: float) -> float:
+    def _pause(self, outcome: Outcome, attempts: int, deadline: float) -> float:
         """No sleep to rotate away from a rate-limited or invalid key; full-jitter exponential backoff after a
         transient failure, never past the deadline."""
         if outcome.kind is not OutcomeKind.TRANSIENT:
             return 0.0
-        ceiling = min(_BACKOFF_CAP, _BACKOFF_BASE * 2.0 ** min(attempts, 16))
+        ceiling = min(self.config.backoff_cap, self.config.backoff_base * 2.0 ** min(attempts, 16))
         return min(random.uniform(0.0, ceiling), max(0.0, deadline - time.monotonic()))
 
     async def _report(self, lease: Lease, outcome: Outcome) -> None:
