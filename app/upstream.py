@@ -8,9 +8,9 @@ reached ~2,000 requests/s at 64 concurrent requests where httpx's default transp
 Retry policy (DESIGN.md, The key pool): a plain loop over leases from the ``KeyManager`` (which owns waiting
 for cooldowns, the fallback to a tried key and the per-key slot). Rotating to a fresh key after a 429 or an
 invalid key costs no sleep; a transient failure backs off with full jitter (uniform in 0..min(4, 0.25 * 2^n)
-seconds after the n-th attempt, ``UpstreamConfig``); client errors are final at once; a request that failed the same way on two
-keys is final too (``app.keys.accounting``: the request's fault, no key charged). Any exception the transport
-raises becomes a classified outcome, never a 500. A stream is committed only once the upstream answered 200
+seconds after the n-th attempt, see ``UpstreamConfig``); client errors are final at once; so is a request
+that failed the same way on two keys (``app.keys.accounting``: the request's fault, no key charged). Any
+exception the transport raises becomes a classified outcome, never a 500. A stream is committed only once the upstream answered 200
 and sent its first event, so a failure before that is retried invisibly.
 """
 

@@ -7,7 +7,8 @@ Keys are named by ``key_id`` everywhere except in the upstream request header.
 """
 
 from .accounting import RequestAccount
-from .classify import OK_OUTCOME, Outcome, OutcomeKind, classify, classify_exception, header_safe, parse_duration
+from .classify import (OK_OUTCOME, Outcome, OutcomeKind, classify, classify_exception, header_safe,
+                       parse_duration)
 from .ids import key_id, scrub
 from .manager import KeyManager, Lease, NoKeyAvailable, UnknownKey
 from .quota_time import next_pacific_midnight

@@ -30,7 +30,8 @@ from typing import Any
 
 import orjson
 
-__all__ = ["OK_OUTCOME", "Outcome", "OutcomeKind", "classify", "classify_exception", "header_safe", "parse_duration"]
+__all__ = ["OK_OUTCOME", "Outcome", "OutcomeKind", "classify", "classify_exception", "header_safe",
+           "parse_duration"]
 
 
 class OutcomeKind(enum.Enum):

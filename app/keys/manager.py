@@ -147,6 +147,32 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
+class _Witness:
+    """Who served last, enough to answer "did a key other than K serve after mark m?" in O(1), whatever the
+    pool's size: the latest success and the latest success by a different key."""
+
+    __slots__ = ("_gen", "_last", "_last_gen", "_other_gen")
+
+    def __init__(self) -> None:
+        self._gen = 0
+        self._last: str | None = None
+        self._last_gen = 0
+        self._other_gen = 0
+
+    def mark(self) -> int:
+        return self._gen
+
+    def saw(self, kid: str) -> None:
+        self._gen += 1
+        if kid != self._last:
+            self._other_gen, self._last = self._last_gen, kid
+        self._last_gen = self._gen
+
+    def elsewhere_since(self, kid: str, mark: int) -> bool:
+        latest_other = self._last_gen if self._last != kid else self._other_gen
+        return latest_other > mark
+
+
 class KeyManager:
     """Selection (round-robin over eligible keys), leases, and outcome handling for one pool of keys."""
 
@@ -174,10 +200,13 @@ class KeyManager:
         self._groups: dict[str, tuple[str, ...]] = {}
         self._rl_streak: dict[tuple[str, str], int] = {}
         self._slots: dict[str, asyncio.Semaphore] = {}
-        # key_id -> "another key served since this key's call (stream) failure streak began": the evidence the
-        # disable rule needs. Only keys with a live streak are present, so a success costs nothing otherwise.
-        self._streaks: dict[str, bool] = {}
-        self._stream_streaks: dict[str, bool] = {}
+        # The disable rule's evidence, per process: key_id -> the witness mark when its call (stream) failure
+        # streak began, or None once the streak is known to be the key's (the same request succeeded
+        # elsewhere). Only keys with a live streak are present, so a success costs nothing otherwise.
+        self._streaks: dict[str, int | None] = {}
+        self._stream_streaks: dict[str, int | None] = {}
+        self._served = _Witness()
+        self._streams_served = _Witness()
         for key in keys:
             self._add(key)
         self._rebuild()
@@ -370,14 +399,12 @@ class KeyManager:
             log.warning("key %s disabled: %s", kid, reason)
 
     def _saw_ok(self, kid: str, stream: bool) -> None:
-        """A success on ``kid``: its own streaks end, and every other key's streak gains the evidence."""
+        """A success on ``kid`` while some streak is live: its own streaks end, the witnesses take note."""
         self._streaks.pop(kid, None)
-        for other in self._streaks:
-            self._streaks[other] = True
+        self._served.saw(kid)
         if stream:
             self._stream_streaks.pop(kid, None)
-            for other in self._stream_streaks:
-                self._stream_streaks[other] = True
+            self._streams_served.saw(kid)
 
     async def _charge(self, charge: Charge, *, stream: bool = False, tally: bool = False) -> None:
         """Extend a key's failure streak by one; disable it when the streak is long and evidenced. ``tally``:
@@ -388,10 +415,16 @@ class KeyManager:
         now = self._clock()
         count = await self._store.failure(kid, _describe(outcome) if tally else None, now, stream=stream,
                                           tally=tally)
-        streaks = self._stream_streaks if stream else self._streaks
-        seen = charge.evidence or (count > 1 and streaks.get(kid, False))
-        streaks[kid] = seen
-        if count >= self._max_failures and seen:
+        if stream:
+            streaks, witness = self._stream_streaks, self._streams_served
+        else:
+            streaks, witness = self._streaks, self._served
+        if count == 1 or kid not in streaks:
+            streaks[kid] = witness.mark()  # a new streak (or one begun on another replica) starts watching
+        if charge.evidence:
+            streaks[kid] = None
+        mark = streaks[kid]
+        if count >= self._max_failures and (mark is None or witness.elsewhere_since(kid, mark)):
             what = "mid-stream failures" if stream else "transient failures"
             reason = f"{count} consecutive {what} (last: {outcome.reason or outcome.status})"
             await self._store.disable(kid, reason, now)

@@ -20,6 +20,7 @@ from app.keys import (
     OutcomeKind,
     PoolStore,
     RedisPoolStore,
+    RequestAccount,
     SurgeDetector,
     UnknownKey,
     key_id,
@@ -156,6 +157,36 @@ async def test_transient_failures_disable_at_max(store: PoolStore, clock: Clock)
     assert entry["state"] == "disabled"
     assert entry["reason"].startswith("3 consecutive transient failures")
     assert IDS[1] not in await ids_of(km, 8)
+
+
+async def test_a_streak_disables_only_once_another_key_served(store: PoolStore, clock: Clock) -> None:
+    km = manager(store, clock, max_failures=2)
+    a, b, c = (km.lease_for(kid) for kid in IDS[:3])
+    await km.report(b, M, OK_OUTCOME)  # before the streaks began: no evidence
+    for _ in range(4):  # a slow spell: every key fails, nobody serves
+        await km.report(a, M, TRANSIENT)
+        await km.report(c, M, TRANSIENT)
+    assert await km.disabled_ids() == []
+    await km.report(c, M, OK_OUTCOME)  # c recovers: its own streak ends, and it is evidence against a
+    await km.report(a, M, TRANSIENT)
+    assert await km.disabled_ids() == [IDS[0]]
+    await km.report(c, M, TRANSIENT)  # c's new streak has seen nobody else serve yet
+    await km.report(c, M, TRANSIENT)
+    assert await km.disabled_ids() == [IDS[0]]
+    entry = next(e for e in await km.snapshot() if e["id"] == IDS[2])
+    assert entry["failures"] == 2 and entry["state"] == "active"
+
+
+async def test_a_confirmed_charge_needs_no_further_evidence(store: PoolStore, clock: Clock) -> None:
+    km = manager(store, clock, max_failures=1)
+    account = RequestAccount(M)
+    first = await km.lease(account, deadline=float("inf"))
+    await first.report(TRANSIENT)
+    assert await km.disabled_ids() == []  # held in the request's account
+    second = await km.lease(account, deadline=float("inf"))
+    assert second.key_id != first.key_id
+    await second.report(OK_OUTCOME)  # the same request succeeded elsewhere
+    assert await km.disabled_ids() == [first.key_id]
 
 
 async def test_rate_limited_cools_key_and_model_for_retry_after(store: PoolStore, clock: Clock) -> None:
