@@ -7,7 +7,7 @@ reached ~2,000 requests/s at 64 concurrent requests where httpx's default transp
 
 Retry policy (DESIGN.md, The key pool): a plain loop over leases from the ``KeyManager`` (which owns waiting
 for cooldowns, the fallback to a tried key and the per-key slot). Rotating to a fresh key after a 429 or an
-invalid key costs no sleep; a transient failure backs off with full jitter (uniform in 0..min(4, 0.25 * 2^n)
+invalid key costs no sleep; a transient failure backs off with full jitter (uniform in 0..min(4, 0.25 * 2^(n-1))
 seconds after the n-th attempt, see ``UpstreamConfig``); client errors are final at once; so is a request
 that failed the same way on two keys (``app.keys.accounting``: the request's fault, no key charged). Any
 exception the transport raises becomes a classified outcome, never a 500. A stream is committed only once the upstream answered 200
@@ -259,7 +259,7 @@ class GeminiClient:
         transient failure, never past the deadline."""
         if outcome.kind is not OutcomeKind.TRANSIENT:
             return 0.0
-        ceiling = min(self.config.backoff_cap, self.config.backoff_base * 2.0 ** min(attempts, 16))
+        ceiling = min(self.config.backoff_cap, self.config.backoff_base * 2.0 ** min(attempts - 1, 16))
         return min(random.uniform(0.0, ceiling), max(0.0, deadline - time.monotonic()))
 
     async def _report(self, lease: Lease, outcome: Outcome) -> None:
