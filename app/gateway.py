@@ -24,7 +24,7 @@ from app.services.native import NativeService
 from app.services.prober import KeyProber
 from app.services.sessions import build_sessions
 from app.services.signatures import SignatureCache
-from app.upstream import GeminiClient
+from app.upstream import GeminiClient, UpstreamConfig
 
 log = logging.getLogger("gateway")
 
@@ -41,12 +41,9 @@ class Gateway:
         self.store: PoolStore = self._store(settings)
         self.keys = KeyManager(settings.api_keys, self.store, max_failures=settings.max_failures,
                                project_of=self._projects(settings),
-                               surge=SurgeDetector(settings.ip_limit_threshold, settings.ip_limit_window))
-        self.client = GeminiClient(base_url=settings.base_url, keys=self.keys, max_retries=settings.max_retries,
-                                   time_out=settings.time_out, connect_timeout=settings.connect_timeout,
-                                   read_timeout=settings.read_timeout, max_wait=settings.max_wait,
-                                   connections=settings.upstream_connections,
-                                   max_per_key=settings.max_concurrent_per_key, probe_model=settings.probe_model,
+                               surge=SurgeDetector(settings.ip_limit_threshold, settings.ip_limit_window),
+                               max_wait=settings.max_wait, max_concurrent=settings.max_concurrent_per_key)
+        self.client = GeminiClient(UpstreamConfig.from_settings(settings), self.keys,
                                    on_outcome=self.metrics.upstream)
         self.prober = KeyProber(self.keys, self.client, interval=settings.check_interval)
         self.events: EventSink = build_event_sink(settings)

@@ -5,27 +5,31 @@ reached ~2,000 requests/s at 64 concurrent requests where httpx's default transp
 "Why aiohttp"). Callers never see aiohttp types: they get :class:`UpstreamResponse` (a complete answer) or
 :class:`UpstreamStream` (a committed stream), or :class:`UpstreamUnavailable` / :class:`app.keys.NoKeyAvailable`.
 
-Retry policy (DESIGN.md, The key pool): rotating to a fresh key after a 429 or an invalid key costs no sleep;
-transient failures back off with jitter (tenacity); client errors are final at once. A stream is committed only
-once the upstream answered 200 and sent its first event, so a failure before that is retried invisibly.
+Retry policy (DESIGN.md, The key pool): a plain loop over leases from the ``KeyManager`` (which owns waiting
+for cooldowns, the fallback to a tried key and the per-key slot). Rotating to a fresh key after a 429 or an
+invalid key costs no sleep; a transient failure backs off with full jitter (uniform in 0..min(4, 0.25 * 2^(n-1))
+seconds after the n-th attempt, see ``UpstreamConfig``); client errors are final at once; so is a request
+that failed the same way on two keys (``app.keys.accounting``: the request's fault, no key charged). Any
+exception the transport raises becomes a classified outcome, never a 500. A stream is committed only once the upstream answered 200
+and sent its first event, so a failure before that is retried invisibly.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import aiohttp
 import orjson
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_random_exponential
 
+from app.errors import UpstreamUnavailable
 from app.gemini.framing import JSONArrayDecoder, SSEDecoder
-from app.errors import NoKeyAvailable, PoolExhausted, UpstreamUnavailable
-from app.keys import KeyManager, Lease, Outcome, OutcomeKind, classify, classify_exception
+from app.keys import KeyManager, Lease, Outcome, OutcomeKind, RequestAccount, classify, classify_exception
 
 log = logging.getLogger("gateway.upstream")
 
@@ -33,6 +37,27 @@ Framing = Literal["json", "sse", "array"]
 
 #: Cooldown bucket for calls that are not about one model (models.list).
 MODELS_BUCKET = "_models"
+
+@dataclass(frozen=True, slots=True)
+class UpstreamConfig:
+    """What the client needs to know about the upstream, its time limits and its backoff (seconds)."""
+
+    base_url: str
+    max_retries: int = 10
+    time_out: float = 300.0
+    connect_timeout: float = 10.0
+    read_timeout: float = 120.0
+    connections: int = 0
+    probe_model: str = "gemini-2.5-flash"
+    backoff_base: float = 0.25
+    backoff_cap: float = 4.0
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> UpstreamConfig:
+        """The slice of ``Settings`` the client uses."""
+        return cls(base_url=settings.base_url, max_retries=settings.max_retries, time_out=settings.time_out,
+                   connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout,
+                   connections=settings.upstream_connections, probe_model=settings.probe_model)
 
 
 @dataclass(slots=True)
@@ -106,27 +131,17 @@ class _Retry(Exception):
 class GeminiClient:
     """Sends Gemini REST calls on pool keys; owns the process's single connection pool."""
 
-    def __init__(self, *, base_url: str, keys: KeyManager, max_retries: int, time_out: float,
-                 connect_timeout: float, read_timeout: float, max_wait: float, connections: int,
-                 max_per_key: int = 0, probe_model: str = "gemini-2.5-flash",
+    def __init__(self, config: UpstreamConfig, keys: KeyManager, *,
                  on_outcome: Callable[[OutcomeKind], None] | None = None) -> None:
-        self._base = base_url.rstrip("/")
+        self.config = config
+        self._base = config.base_url.rstrip("/")
         self.keys = keys
-        self._max_retries = max_retries
-        self._time_out = time_out
-        self._connect_timeout = connect_timeout
-        self._read_timeout = read_timeout
-        self._max_wait = max_wait
-        self._connections = connections
         self._session: aiohttp.ClientSession | None = None
-        self._backoff = wait_random_exponential(multiplier=0.25, max=4.0)
-        self._max_per_key = max_per_key
-        self._slots: dict[str, asyncio.Semaphore] = {}
-        self._probe_model = probe_model
         self._on_outcome = on_outcome
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=self._connections, limit_per_host=self._connections,
+        connections = self.config.connections
+        connector = aiohttp.TCPConnector(limit=connections, limit_per_host=connections,
                                          ttl_dns_cache=300, enable_cleanup_closed=True)
         self._session = aiohttp.ClientSession(
             connector=connector, auto_decompress=True, skip_auto_headers=("User-Agent",),
@@ -163,16 +178,19 @@ class GeminiClient:
 
     async def probe(self, lease: Lease) -> Outcome:
         """A quota-free check of one key (models.get), outside the rotation: used to bring disabled keys back."""
-        timeout = aiohttp.ClientTimeout(total=self._connect_timeout + 10.0, connect=self._connect_timeout)
+        connect = self.config.connect_timeout
+        timeout = aiohttp.ClientTimeout(total=connect + 10.0, connect=connect)
         try:
-            async with self.session.get(f"{self._base}/models/{self._probe_model}", timeout=timeout,
+            async with self.session.get(f"{self._base}/models/{self.config.probe_model}", timeout=timeout,
                                         headers={"x-goog-api-key": lease.key}) as resp:
                 return classify(resp.status, await resp.read())
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
-            return classify_exception(exc)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any transport failure is an outcome, never a crash
+            return classify_exception(exc, lease.key)
 
     def deadline(self) -> float:
-        return time.monotonic() + self._time_out
+        return time.monotonic() + self.config.time_out
 
     # -- the loop -----------------------------------------------------------------------------------------
 
@@ -181,99 +199,71 @@ class GeminiClient:
                    deadline: float | None) -> UpstreamResponse | UpstreamStream:
         deadline = deadline or self.deadline()
         url = f"{self._base}/{path}" + (f"?{query}" if query else "")
-        tried: set[str] = set()
-        attempts = 1
-
-        async def once() -> UpstreamResponse | UpstreamStream:
-            lease = await self._lease(model, tried, deadline)
-            tried.add(lease.key_id)
-            release = await self._take_slot(lease.key_id) if self._max_per_key else None
-            try:
-                result = await self._attempt(method, url, lease, model=model, body=body, headers=headers,
-                                             framing=framing, deadline=deadline, attempts=attempts)
-                if isinstance(result, UpstreamStream) and release is not None:
-                    result._release, release = release, None  # held until the stream ends
-                return result
-            finally:
-                if release is not None:
-                    release()
-
-        # The first attempt runs bare: the common case pays nothing for the retry machinery.
+        account = RequestAccount(model)
+        max_retries = self.config.max_retries
+        attempts = 0
         try:
-            return await once()
-        except _Retry as exc:
-            last = exc
+            while True:
+                attempts += 1
+                lease = await self.keys.lease(account, deadline)
+                try:
+                    result = await self._attempt(method, url, lease, model=model, body=body, headers=headers,
+                                                 framing=framing, deadline=deadline, attempts=attempts)
+                except _Retry as exc:
+                    lease.release()
+                    last = exc
+                except BaseException:
+                    lease.release()
+                    raise
+                else:
+                    if isinstance(result, UpstreamStream):
+                        result._release = lease.release  # the slot is held until the stream ends
+                    else:
+                        lease.release()
+                        if result.outcome.kind is not OutcomeKind.OK:
+                            account.void()  # a definitive answer about the request: nobody is charged
+                    return result
+                if account.poisoned or attempts >= max_retries or time.monotonic() >= deadline:
+                    break
+                pause = self._pause(last.outcome, attempts, deadline)
+                if pause:
+                    await asyncio.sleep(pause)
+        except asyncio.CancelledError:
+            raise  # the client left: what was held in the account is nobody's fault
+        except BaseException:
+            await self.keys.settle(account)
+            raise
+        await self.keys.settle(account)
+        return self._final(last, attempts, account.poisoned)
 
-        def stop(state: RetryCallState) -> bool:
-            return attempts >= self._max_retries or time.monotonic() >= deadline
-
-        def wait(state: RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else last
-            return self._pause(exc, state, deadline)
-
-        if self._max_retries > 1 and time.monotonic() < deadline:
-            first_wait = wait(RetryCallState(None, None, (), {}))
-            if first_wait:
-                await asyncio.sleep(first_wait)
-            retrying = AsyncRetrying(stop=stop, wait=wait, retry=retry_if_exception_type(_Retry), reraise=True)
-            try:
-                async for attempt in retrying:
-                    with attempt:
-                        attempts += 1
-                        try:
-                            return await once()
-                        except _Retry as exc:
-                            last = exc
-                            raise
-            except _Retry as exc:
-                last = exc
+    @staticmethod
+    def _final(last: _Retry, attempts: int, poisoned: bool) -> UpstreamResponse:
+        """What the client gets once the attempts are over: the upstream's own last word when there is one."""
         if last.outcome.kind is OutcomeKind.KEY_INVALID:
             # Passing this on would tell the client its own credentials are bad: they are not.
             raise UpstreamUnavailable(f"the upstream rejected every API key tried ({attempts} attempt(s), "
                                       f"last: {last.outcome.reason or last.outcome.status})")
         if last.response is not None:
             return last.response  # the upstream's own last word, honestly reported
+        if poisoned:
+            raise UpstreamUnavailable(f"the upstream failed this request the same way on two API keys "
+                                      f"({last.outcome.reason or last.outcome.status}); not retried further")
         raise UpstreamUnavailable(f"the upstream did not answer after {attempts} attempt(s) "
                                   f"({last.outcome.reason or 'deadline'})")
 
-    def _pause(self, exc: BaseException | None, state: RetryCallState, deadline: float) -> float:
-        """No sleep to rotate away from a rate-limited or invalid key; jittered backoff after a transient
-        failure, never past the deadline."""
-        if isinstance(exc, _Retry) and exc.outcome.kind is OutcomeKind.TRANSIENT:
-            return min(self._backoff(state), max(0.0, deadline - time.monotonic()))
-        return 0.0
+    def _pause(self, outcome: Outcome, attempts: int, deadline: float) -> float:
+        """No sleep to rotate away from a rate-limited or invalid key; full-jitter exponential backoff after a
+        transient failure, never past the deadline."""
+        if outcome.kind is not OutcomeKind.TRANSIENT:
+            return 0.0
+        ceiling = min(self.config.backoff_cap, self.config.backoff_base * 2.0 ** min(attempts - 1, 16))
+        return min(random.uniform(0.0, ceiling), max(0.0, deadline - time.monotonic()))
 
-    async def _report(self, lease: Lease, model: str, outcome: Outcome) -> None:
-        """Every classified upstream answer passes here once: the pool acts on it, metrics count it."""
+    async def _report(self, lease: Lease, outcome: Outcome) -> None:
+        """Every classified upstream answer passes here once: metrics count it, the lease tells the pool."""
         if self._on_outcome is not None:
             self._on_outcome(outcome.kind)
-        await self.keys.report(lease, model, outcome)
-
-    async def _take_slot(self, key_id: str) -> Callable[[], None]:
-        """Bound concurrent upstream requests per key (``MAX_CONCURRENT_PER_KEY``) so a burst queues here
-        instead of piling onto one key."""
-        slot = self._slots.get(key_id)
-        if slot is None:
-            slot = self._slots[key_id] = asyncio.Semaphore(self._max_per_key)
-        await slot.acquire()
-        return slot.release
-
-    async def _lease(self, model: str, tried: set[str], deadline: float) -> Lease:
-        """The next eligible key, preferring one not tried yet; waits for a cooldown within ``MAX_WAIT``."""
-        while True:
-            try:
-                return await self.keys.acquire(model, tried)
-            except NoKeyAvailable as exc:
-                if tried and isinstance(exc, PoolExhausted):
-                    try:  # every untried key is gone: a tried one that failed transiently may still serve
-                        return await self.keys.acquire(model, ())
-                    except NoKeyAvailable as again:
-                        exc = again
-                remaining = deadline - time.monotonic()
-                if exc.retry_after is not None and exc.retry_after <= min(self._max_wait, remaining):
-                    await asyncio.sleep(max(exc.retry_after, 0.05))
-                    continue
-                raise exc
+        await lease.report(outcome)
 
     async def _attempt(self, method: str, url: str, lease: Lease, *, model: str, body: bytes | None,
                        headers: dict[str, str] | None, framing: Framing, deadline: float,
@@ -282,43 +272,45 @@ class GeminiClient:
         if headers:
             req_headers.update(headers)
         remaining = max(0.001, deadline - time.monotonic())
+        cfg = self.config
         timeout = aiohttp.ClientTimeout(total=remaining if framing == "json" else None,
-                                        connect=min(self._connect_timeout, remaining),
-                                        sock_read=min(self._read_timeout, remaining))
+                                        connect=min(cfg.connect_timeout, remaining),
+                                        sock_read=min(cfg.read_timeout, remaining))
         try:
             resp = await self.session.request(method, url, data=body, headers=req_headers, timeout=timeout)
         except asyncio.CancelledError:
             raise
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
-            outcome = classify_exception(exc)
-            await self._report(lease, model, outcome)
+        except Exception as exc:  # noqa: BLE001 - any transport failure is an outcome, never a 500
+            outcome = classify_exception(exc, lease.key)
+            await self._report(lease, outcome)
             raise _Retry(outcome, None) from None
 
         try:
             if framing == "json" or resp.status != 200:
                 payload = await resp.read()
                 outcome = classify(resp.status, payload)
-                await self._report(lease, model, outcome)
+                await self._report(lease, outcome)
                 result = UpstreamResponse(resp.status, resp.headers.get("content-type", "application/json"),
                                           payload, lease.key_id, outcome, attempts)
                 if outcome.kind is OutcomeKind.OK or not outcome.retryable():
                     return result
                 raise _Retry(outcome, result)
-            return await self._commit(resp, lease, model=model, framing=framing, attempts=attempts,
-                                      deadline=deadline)
+            return await self._commit(resp, lease, framing=framing, attempts=attempts, deadline=deadline)
         except asyncio.CancelledError:
             resp.close()
             raise
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
+        except _Retry:
+            raise
+        except Exception as exc:  # noqa: BLE001
             resp.close()
             outcome = classify_exception(exc)
-            await self._report(lease, model, outcome)
+            await self._report(lease, outcome)
             raise _Retry(outcome, None) from None
         finally:
             if framing == "json" or resp.status != 200:
                 resp.release()
 
-    async def _commit(self, resp: aiohttp.ClientResponse, lease: Lease, *, model: str, framing: Framing,
+    async def _commit(self, resp: aiohttp.ClientResponse, lease: Lease, *, framing: Framing,
                       attempts: int, deadline: float) -> UpstreamStream | UpstreamResponse:
         """Read until the first event; an error or an empty stream before it is retried on another key."""
         decoder: SSEDecoder | JSONArrayDecoder = SSEDecoder() if framing == "sse" else JSONArrayDecoder()
@@ -332,7 +324,7 @@ class GeminiClient:
                 if not events:
                     resp.close()
                     outcome = Outcome(OutcomeKind.TRANSIENT, 200, reason="empty stream")
-                    await self._report(lease, model, outcome)
+                    await self._report(lease, outcome)
                     raise _Retry(outcome, None)
                 break
             seen += chunk
@@ -342,15 +334,16 @@ class GeminiClient:
             resp.close()
             status, error_body = _embedded_error(first)
             outcome = classify(status, error_body)
-            await self._report(lease, model, outcome)
+            await self._report(lease, outcome)
             result = UpstreamResponse(status, "application/json; charset=UTF-8", error_body, lease.key_id,
                                       outcome, attempts)
             if outcome.retryable():
                 raise _Retry(outcome, result)
             return result
+        await lease.commit()
 
         async def report(outcome: Outcome) -> None:
-            await self._report(lease, model, outcome)
+            await self._report(lease, outcome)
 
         return UpstreamStream(resp.headers.get("content-type", "text/event-stream"), bytes(seen),
                               lease.key_id, attempts, deadline, resp, report)

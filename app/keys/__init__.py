@@ -1,11 +1,14 @@
 """The key pool: which Gemini API key serves the next request, and what each upstream answer does to the pool.
 
 ``classify`` turns an upstream answer into an ``Outcome``; ``KeyManager`` hands out ``Lease``s and applies the
-pool action for each outcome; a ``PoolStore`` (``MemoryPoolStore`` or ``RedisPoolStore``) holds the state.
+pool action for each outcome (``accounting.py`` decides who pays for a transient failure); a ``PoolStore``
+(``MemoryPoolStore`` or ``RedisPoolStore``) holds the state.
 Keys are named by ``key_id`` everywhere except in the upstream request header.
 """
 
-from .classify import OK_OUTCOME, Outcome, OutcomeKind, classify, classify_exception, parse_duration
+from .accounting import RequestAccount
+from .classify import (OK_OUTCOME, Outcome, OutcomeKind, classify, classify_exception, header_safe,
+                       parse_duration)
 from .ids import key_id, scrub
 from app.errors import NoKeyAvailable
 
@@ -27,11 +30,13 @@ __all__ = [
     "OutcomeKind",
     "Pick",
     "PoolStore",
+    "RequestAccount",
     "RedisPoolStore",
     "SurgeDetector",
     "UnknownKey",
     "classify",
     "classify_exception",
+    "header_safe",
     "key_id",
     "next_pacific_midnight",
     "parse_duration",

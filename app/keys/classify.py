@@ -30,7 +30,8 @@ from typing import Any
 
 from app.gemini.errors import GoogleError, parse_duration, parse_error
 
-__all__ = ["OK_OUTCOME", "Outcome", "OutcomeKind", "classify", "classify_exception", "parse_duration"]
+__all__ = ["OK_OUTCOME", "Outcome", "OutcomeKind", "classify", "classify_exception", "header_safe",
+           "parse_duration"]
 
 
 class OutcomeKind(enum.Enum):
@@ -139,15 +140,29 @@ def classify(status: int, body: bytes | str | dict[str, Any] | list[Any] | None)
 _CANCELLED = Outcome(OutcomeKind.CLIENT_ERROR, 0, None, "cancelled")
 
 
-def classify_exception(exc: BaseException) -> Outcome:
-    """Classify a failure that produced no HTTP answer (timeout, refused, reset, TLS, ...).
+_KEY_NOT_A_HEADER = Outcome(OutcomeKind.KEY_INVALID, 0, None, "KEY_NOT_A_HEADER_VALUE")
+
+
+def header_safe(key: str) -> bool:
+    """Whether ``key`` can travel as an HTTP header value as is: printable ASCII, no whitespace."""
+    return all("!" <= c <= "~" for c in key)
+
+
+def classify_exception(exc: BaseException, key: str | None = None) -> Outcome:
+    """Classify a failure that produced no HTTP answer (timeout, refused, reset, TLS, or any other exception
+    the transport raised, e.g. aiohttp's ``ValueError`` for a header with a newline).
 
     Matches on class names along the MRO so that this module needs neither aiohttp nor httpx. A cancellation
-    (client went away) is not the key's fault: it comes back as CLIENT_ERROR so the pool does nothing.
+    (client went away) is not the key's fault: it comes back as CLIENT_ERROR so the pool does nothing. When
+    ``key`` (the pool key the request carried) cannot be a header value, the key is what failed: KEY_INVALID,
+    so the pool disables it instead of failing every N-th request. Anything else unexpected is TRANSIENT,
+    which the request's account charges to no key when it happens the same way on two keys.
     """
     names = [cls.__name__ for cls in type(exc).__mro__]
     if "CancelledError" in names:
         return _CANCELLED
+    if key is not None and not header_safe(key):
+        return _KEY_NOT_A_HEADER
     if any("Timeout" in name for name in names):
         return Outcome(OutcomeKind.TRANSIENT, 0, None, "timeout")
     if any(n in ("ServerDisconnectedError", "RemoteProtocolError", "ConnectionResetError", "BrokenPipeError",

@@ -5,17 +5,33 @@ other replicas must see (cursor, cooldowns, disabled keys, failure counts) lives
 raw key leaves this module only inside a ``Lease``, whose ``repr`` hides it, so that logging a lease, an
 exception or a snapshot cannot leak it.
 
+``lease()`` is the retry loop's one entry: it prefers a key the request has not tried, falls back to a tried
+one when every untried key is gone, waits for a cooldown that ends within ``max_wait``, and takes the key's
+concurrency slot (``max_concurrent``). The ``Lease`` holds that slot until released and reports its outcome
+exactly once.
+
 Pool actions (DESIGN.md, "The key pool"):
 
-* OK: reset the key's consecutive-failure count.
+* OK: reset the key's consecutive-failure count (a cleanly finished stream also resets its stream count).
 * RATE_LIMITED: cool (key, model) for ``retry_after`` (at least 1 s, so a "0s" cannot cause a hot loop);
   without one, back off exponentially per consecutive 429 on that key+model: 1, 2, 4, ... capped at 60 s.
   That streak is kept per process: it is only a fallback heuristic and costs nothing to relearn.
 * QUOTA_EXHAUSTED: cool (key, model) until the next midnight US Pacific time.
 * KEY_INVALID: disable the key for all models, with the reason.
 * CLIENT_ERROR: nothing, it is not the key's fault (only counted).
-* TRANSIENT: count a consecutive failure; ``max_failures`` in a row disables the key. A 503 (model
-  overloaded) is retried but never counted: it says nothing about the key.
+* TRANSIENT (500, 502, 504, timeout, reset) before a stream commits: held in the request's account and
+  charged when the request ends (``accounting.py``): to the failed key when the same request succeeded
+  elsewhere, to nobody when it failed the same way on two keys (the request's fault), else to the first
+  failed key. One request charges at most one key, once. A 503 (model overloaded) is retried but never
+  charged: it says nothing about the key.
+* TRANSIENT after a stream committed (a mid-stream break or a truncated stream): counted in the key's *stream*
+  streak, which only a cleanly finished stream on that key resets (a non-stream success says nothing about
+  its streams).
+
+Disable rule: a key is disabled when a streak (calls, or streams) reaches ``max_failures`` *and* another key
+served a request (for streams: finished a stream) since the streak began. Without that evidence the failures
+are the upstream's or the requests' (a slow spell, a model whose streams all break), and benching keys would
+only turn them into 503s for everyone. The evidence is kept per process; the counts are shared.
 
 Keys may carry a project label (``project_of``: key_id -> label). Quotas are per Google Cloud project, so a
 429 on one key cools every key of its project for that model.
@@ -23,17 +39,18 @@ Keys may carry a project label (``project_of``: key_id -> label). Quotas are per
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from app.errors import (AllKeysDisabled, NoKeyAvailable, NoKeysConfigured, PoolExhausted, PoolQuotaExhausted,
                         PoolRateLimited)
 
+from .accounting import Charge, RequestAccount, countable
 from .classify import Outcome, OutcomeKind
 from .ids import key_id as make_key_id
 from .quota_time import next_pacific_midnight
@@ -55,12 +72,54 @@ _QUOTA_EXHAUSTED = OutcomeKind.QUOTA_EXHAUSTED
 _KEY_INVALID = OutcomeKind.KEY_INVALID
 
 
-@dataclass(frozen=True, slots=True)
 class Lease:
-    """The right to send one request with ``key``. One immutable object per key, reused across requests."""
+    """The right to send one attempt with ``key``: holds the key's concurrency slot until ``release()`` and
+    reports its outcome to the pool exactly once (``report``; later reports are ignored).
 
-    key: str = field(repr=False)
-    key_id: str
+    A lease bound to a request's account defers a pre-commit transient failure to the account's verdict;
+    after ``commit()`` (a stream's first event) its report is the stream's ending. A bare lease (``acquire``,
+    ``lease_for``) reports straight to the pool.
+    """
+
+    __slots__ = ("key", "key_id", "_pool", "_model", "_account", "_release", "_reported", "_stream")
+
+    def __init__(self, key: str, key_id: str, pool: KeyManager | None = None, model: str = "",
+                 account: RequestAccount | None = None, release: Callable[[], None] | None = None) -> None:
+        self.key = key
+        self.key_id = key_id
+        self._pool = pool
+        self._model = model
+        self._account = account
+        self._release = release
+        self._reported = False
+        self._stream = False
+
+    def __repr__(self) -> str:
+        return f"Lease(key_id={self.key_id!r})"
+
+    @property
+    def reported(self) -> bool:
+        return self._reported
+
+    async def report(self, outcome: Outcome) -> None:
+        """Apply the pool action for this attempt's outcome, once."""
+        if self._reported or self._pool is None:
+            return
+        self._reported = True
+        await self._pool._outcome(self, self._model, outcome, self._account, self._stream)
+
+    async def commit(self) -> None:
+        """The stream answered 200 and sent its first event: the request succeeded here, so its account is
+        settled; the one ``report`` still to come is how the stream ended."""
+        self._stream = True
+        if self._pool is not None and self._account is not None:
+            await self._pool.settle(self._account, succeeded_on=self.key_id)
+
+    def release(self) -> None:
+        """Free the key's concurrency slot (idempotent)."""
+        release, self._release = self._release, None
+        if release is not None:
+            release()
 
 
 class UnknownKey(KeyError):
@@ -77,8 +136,34 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
+class _Witness:
+    """Who served last, enough to answer "did a key other than K serve after mark m?" in O(1), whatever the
+    pool's size: the latest success and the latest success by a different key."""
+
+    __slots__ = ("_gen", "_last", "_last_gen", "_other_gen")
+
+    def __init__(self) -> None:
+        self._gen = 0
+        self._last: str | None = None
+        self._last_gen = 0
+        self._other_gen = 0
+
+    def mark(self) -> int:
+        return self._gen
+
+    def saw(self, kid: str) -> None:
+        self._gen += 1
+        if kid != self._last:
+            self._other_gen, self._last = self._last_gen, kid
+        self._last_gen = self._gen
+
+    def elsewhere_since(self, kid: str, mark: int) -> bool:
+        latest_other = self._last_gen if self._last != kid else self._other_gen
+        return latest_other > mark
+
+
 class KeyManager:
-    """Selection (round-robin over eligible keys) and outcome handling for one pool of keys."""
+    """Selection (round-robin over eligible keys), leases, and outcome handling for one pool of keys."""
 
     def __init__(
         self,
@@ -86,6 +171,8 @@ class KeyManager:
         store: PoolStore,
         *,
         max_failures: int = 3,
+        max_wait: float = 0.0,
+        max_concurrent: int = 0,
         clock: Callable[[], float] = time.time,
         project_of: Mapping[str, str] | None = None,
         surge: SurgeDetector | None = None,
@@ -93,12 +180,22 @@ class KeyManager:
         self._store = store
         self.surge = surge or SurgeDetector()
         self._max_failures = max(1, max_failures)
+        self._max_wait = max_wait
+        self._max_concurrent = max_concurrent
         self._clock = clock
         self._project_of: dict[str, str] = dict(project_of or {})
-        self._leases: dict[str, Lease] = {}
+        self._keys: dict[str, str] = {}
         self._ids: list[str] = []
         self._groups: dict[str, tuple[str, ...]] = {}
         self._rl_streak: dict[tuple[str, str], int] = {}
+        self._slots: dict[str, asyncio.Semaphore] = {}
+        # The disable rule's evidence, per process: key_id -> the witness mark when its call (stream) failure
+        # streak began, or None once the streak is known to be the key's (the same request succeeded
+        # elsewhere). Only keys with a live streak are present, so a success costs nothing otherwise.
+        self._streaks: dict[str, int | None] = {}
+        self._stream_streaks: dict[str, int | None] = {}
+        self._served = _Witness()
+        self._streams_served = _Witness()
         for key in keys:
             self._add(key)
         self._rebuild()
@@ -110,14 +207,14 @@ class KeyManager:
         if not key:
             return None
         kid = make_key_id(key)
-        if kid not in self._leases:
-            self._leases[kid] = Lease(key, kid)
+        if kid not in self._keys:
+            self._keys[kid] = key
         return kid
 
     def _rebuild(self) -> None:
         """Recompute the id list and project groups. The list is replaced, never mutated in place, so a pick
         that is in flight keeps a consistent view."""
-        self._ids = list(self._leases)
+        self._ids = list(self._keys)
         by_project: dict[str, list[str]] = {}
         for kid in self._ids:
             project = self._project_of.get(kid)
@@ -148,27 +245,72 @@ class KeyManager:
 
     def remove_key(self, key_id: str) -> bool:
         """Remove a key by id (admin); its shared state is left to age out. Returns whether it was present."""
-        if self._leases.pop(key_id, None) is None:
+        if self._keys.pop(key_id, None) is None:
             return False
         self._project_of.pop(key_id, None)
         self._rl_streak = {k: v for k, v in self._rl_streak.items() if k[0] != key_id}
+        self._streaks.pop(key_id, None)
+        self._stream_streaks.pop(key_id, None)
         self._rebuild()
         return True
 
     def lease_for(self, key_id: str) -> Lease:
-        """The lease of a specific key, for the prober of disabled keys; bypasses selection."""
-        lease = self._leases.get(key_id)
-        if lease is None:
+        """A bare lease of a specific key (no slot, reports straight to the pool), for the prober of disabled
+        keys; bypasses selection."""
+        key = self._keys.get(key_id)
+        if key is None:
             raise UnknownKey(key_id)
-        return lease
+        return Lease(key, key_id, self)
 
     # -- hot path -------------------------------------------------------------------------------------------
 
-    async def acquire(self, model: str, exclude: Collection[str] = ()) -> Lease:
-        """Next eligible key for ``model`` (round-robin), skipping ids in ``exclude`` (already tried).
+    async def lease(self, account: RequestAccount, deadline: float) -> Lease:
+        """The next attempt's key for ``account``'s request, holding the key's concurrency slot.
 
-        Raises ``NoKeyAvailable`` when there is none.
+        Prefers a key the request has not tried; when every untried key is gone (tried, disabled, cooling
+        without an end in sight) a tried one that failed transiently may still serve. Waits for a cooldown
+        that ends within ``max_wait`` and before ``deadline`` (``time.monotonic()``); otherwise raises
+        ``NoKeyAvailable``.
         """
+        model = account.model
+        while True:
+            try:
+                kid = await self._pick(model, account.tried)
+                break
+            except NoKeyAvailable as exc:
+                if account.tried and isinstance(exc, PoolExhausted):
+                    try:
+                        kid = await self._pick(model, ())
+                        break
+                    except NoKeyAvailable as again:
+                        exc = again
+                remaining = deadline - time.monotonic()
+                if exc.retry_after is not None and exc.retry_after <= min(self._max_wait, remaining):
+                    await asyncio.sleep(max(exc.retry_after, 0.05))
+                    continue
+                raise exc
+        account.tried.add(kid)
+        release = await self._take_slot(kid) if self._max_concurrent else None
+        return Lease(self._keys[kid], kid, self, model, account, release)
+
+    async def _take_slot(self, key_id: str) -> Callable[[], None]:
+        """Bound concurrent upstream requests per key so that a burst queues here instead of piling onto one
+        key."""
+        slot = self._slots.get(key_id)
+        if slot is None:
+            slot = self._slots[key_id] = asyncio.Semaphore(self._max_concurrent)
+        await slot.acquire()
+        return slot.release
+
+    async def acquire(self, model: str, exclude: Collection[str] = ()) -> Lease:
+        """A bare lease of the next eligible key for ``model`` (round-robin), skipping ids in ``exclude``.
+
+        Raises ``NoKeyAvailable`` when there is none. No waiting, no slot: ``lease()`` is the loop's entry.
+        """
+        kid = await self._pick(model, exclude)
+        return Lease(self._keys[kid], kid, self, model)
+
+    async def _pick(self, model: str, exclude: Collection[str]) -> str:
         ids = self._ids
         if not ids:
             raise NoKeysConfigured("no API keys are configured: set API_KEYS")
@@ -183,36 +325,51 @@ class KeyManager:
         picked = await self._store.pick(ids, model, exclude, self._clock())
         kid = picked.key_id
         if kid is not None:
-            lease = self._leases.get(kid)
-            if lease is not None:
-                return lease
+            if kid in self._keys:
+                return kid
             # Removed by an admin while the pick was in flight: try again without it.
-            return await self.acquire(model, {*exclude, kid})
+            return await self._pick(model, {*exclude, kid})
         raise await self._unavailable(model, picked, ids, exclude)
 
+    async def settle(self, account: RequestAccount, *, succeeded_on: str | None = None) -> None:
+        """The request is over: apply its account's one charge, if any (idempotent)."""
+        charge = account.settle(succeeded_on=succeeded_on)
+        if charge is not None:
+            await self._charge(charge)
+
     async def report(self, lease: Lease, model: str, outcome: Outcome) -> None:
-        """Apply the pool action for ``outcome`` of a request sent with ``lease`` for ``model``."""
+        """Apply the pool action for ``outcome`` of a lone attempt with ``lease`` for ``model`` at once (no
+        request account: a transient failure is charged without evidence)."""
+        await self._outcome(lease, model, outcome, None, False)
+
+    async def _outcome(self, lease: Lease, model: str, outcome: Outcome, account: RequestAccount | None,
+                       stream: bool) -> None:
         kind = outcome.kind
         kid = lease.key_id
         if kind is _OK:
             if self._rl_streak:
                 self._rl_streak.pop((kid, model), None)
                 self.surge.ok(model)
-            await self._store.success(kid)
+            if self._streaks or self._stream_streaks:
+                self._saw_ok(kid, stream)
+            await self._store.success(kid, stream)
+            if account is not None and not account.settled:
+                await self.settle(account, succeeded_on=kid)
             return
         now = self._clock()
-        error = _describe(outcome)
-        if kind is _TRANSIENT and outcome.status == 503:
-            # UNAVAILABLE is Google's capacity, not the key: retried elsewhere, never held against the key.
-            await self._store.record(kid, kind, error, now)
-            return
         if kind is _TRANSIENT:
-            count = await self._store.failure(kid, error, now)
-            if count >= self._max_failures:
-                reason = f"{count} consecutive transient failures (last: {outcome.reason or outcome.status})"
-                await self._store.disable(kid, reason, now)
-                log.warning("key %s disabled: %s", kid, reason)
+            if not countable(outcome):
+                # UNAVAILABLE is Google's capacity, not the key: retried elsewhere, never held against the key.
+                await self._store.record(kid, kind, _describe(outcome), now)
+            elif stream:
+                await self._charge(Charge(kid, outcome, False), stream=True, tally=True)
+            elif account is not None and not account.settled:
+                await self._store.record(kid, kind, _describe(outcome), now)
+                account.note(kid, outcome)
+            else:
+                await self._charge(Charge(kid, outcome, False), tally=True)
             return
+        error = _describe(outcome)
         await self._store.record(kid, kind, error, now)
         if kind is _RATE_LIMITED:
             pause = self.surge.rate_limited(kid, model, now)
@@ -228,6 +385,39 @@ class KeyManager:
         elif kind is _KEY_INVALID:
             reason = f"{outcome.reason or 'key rejected'} (HTTP {outcome.status})"
             await self._store.disable(kid, reason, now)
+            log.warning("key %s disabled: %s", kid, reason)
+
+    def _saw_ok(self, kid: str, stream: bool) -> None:
+        """A success on ``kid`` while some streak is live: its own streaks end, the witnesses take note."""
+        self._streaks.pop(kid, None)
+        self._served.saw(kid)
+        if stream:
+            self._stream_streaks.pop(kid, None)
+            self._streams_served.saw(kid)
+
+    async def _charge(self, charge: Charge, *, stream: bool = False, tally: bool = False) -> None:
+        """Extend a key's failure streak by one; disable it when the streak is long and evidenced. ``tally``:
+        also count the outcome (a request's deferred failures were counted when they happened)."""
+        kid, outcome = charge.key_id, charge.outcome
+        if kid not in self._keys:
+            return
+        now = self._clock()
+        count = await self._store.failure(kid, _describe(outcome) if tally else None, now, stream=stream,
+                                          tally=tally)
+        if stream:
+            streaks, witness = self._stream_streaks, self._streams_served
+        else:
+            streaks, witness = self._streaks, self._served
+        if count == 1 or kid not in streaks:
+            streaks[kid] = witness.mark()  # a new streak (or one begun on another replica) starts watching
+        if charge.evidence:
+            streaks[kid] = None
+        mark = streaks[kid]
+        if count >= self._max_failures and (mark is None or witness.elsewhere_since(kid, mark)):
+            what = "mid-stream failures" if stream else "transient failures"
+            reason = f"{count} consecutive {what} (last: {outcome.reason or outcome.status})"
+            await self._store.disable(kid, reason, now)
+            streaks.pop(kid, None)
             log.warning("key %s disabled: %s", kid, reason)
 
     def _rate_limit_delay(self, kid: str, model: str, retry_after: float | None) -> float:
@@ -294,6 +484,7 @@ class KeyManager:
                 "reason": st.reason,
                 "disabled_at": st.disabled_at,
                 "failures": st.failures,
+                "stream_failures": st.stream_failures,
                 "cooldowns": {
                     model: {"until": cd.until, "remaining": round(cd.until - now, 3), "reason": cd.reason}
                     for model, cd in sorted(st.cooldowns.items())
@@ -320,6 +511,8 @@ class KeyManager:
         """Put a key back in rotation (admin or prober); cooldowns are kept."""
         self.lease_for(key_id)
         await self._store.enable(key_id)
+        self._streaks.pop(key_id, None)
+        self._stream_streaks.pop(key_id, None)
         log.info("key %s enabled", key_id)
 
     async def disable(self, key_id: str, reason: str = "disabled by admin") -> None:

@@ -12,6 +12,7 @@ Layout under ``prefix`` (default ``gg:``)::
     models         set     models that have (had) cooldowns, for snapshots
     dis / dis_at   hashes  key_id -> disable reason / time
     fail           hash    key_id -> consecutive transient failures
+    sfail          hash    key_id -> consecutive mid-stream failures
     cnt            hash    "<key_id>|<kind>" -> count
     err / err_at   hashes  key_id -> last error / time
 
@@ -118,23 +119,26 @@ end
 return 0
 """
 
-# KEYS: fail hash, counters hash, error hash, error-at hash
-# ARGV: key_id, counter field, error ('' = none), at, '1' to count a consecutive failure
-# Returns the consecutive-failure count (0 when not counting one).
+# KEYS: fail hash, counters hash, error hash, error-at hash, stream-fail hash
+# ARGV: key_id, counter field, error ('' = none), at, streak ('0' none, '1' consecutive, '2' mid-stream),
+#       '1' to count the outcome in the counters
+# Returns the streak's new length (0 when extending none).
 _COUNT = """
-redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
+if ARGV[6] == '1' then redis.call('HINCRBY', KEYS[2], ARGV[2], 1) end
 if ARGV[3] ~= '' then
   redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
   redis.call('HSET', KEYS[4], ARGV[1], ARGV[4])
 end
 if ARGV[5] == '1' then return redis.call('HINCRBY', KEYS[1], ARGV[1], 1) end
+if ARGV[5] == '2' then return redis.call('HINCRBY', KEYS[5], ARGV[1], 1) end
 return 0
 """
 
-# KEYS: fail hash, counters hash. ARGV: key_id, counter field.
+# KEYS: fail hash, counters hash, stream-fail hash. ARGV: key_id, counter field, '1' for a finished stream.
 _SUCCESS = """
 redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
 redis.call('HDEL', KEYS[1], ARGV[1])
+if ARGV[3] == '1' then redis.call('HDEL', KEYS[3], ARGV[1]) end
 return 0
 """
 
@@ -177,6 +181,7 @@ class RedisPoolStore:
         self._picks: dict[str, Pick] = {}
         self._dis, self._dis_at = prefix + "dis", prefix + "dis_at"
         self._fail, self._cnt = prefix + "fail", prefix + "cnt"
+        self._sfail = prefix + "sfail"
         self._err, self._err_at = prefix + "err", prefix + "err_at"
         self._models = prefix + "models"
         self._pick_script = self._redis.register_script(_PICK)
@@ -257,11 +262,12 @@ class RedisPoolStore:
                 return Pick(None, None if wait is None else float(wait), bool(all_disabled))
         return self._local.pick_now(key_ids, model, exclude, now)
 
-    async def success(self, key_id: str) -> None:
-        await self._local.success(key_id)
+    async def success(self, key_id: str, stream: bool = False) -> None:
+        await self._local.success(key_id, stream)
         if self._use_redis():
             try:
-                await self._success_script(keys=(self._fail, self._cnt), args=(key_id, key_id + "|ok"))
+                await self._success_script(keys=(self._fail, self._cnt, self._sfail),
+                                           args=(key_id, key_id + "|ok", "1" if stream else "0"))
             except _ERRORS as exc:
                 self._failed(exc, "success")
             else:
@@ -270,14 +276,14 @@ class RedisPoolStore:
     # -- outcomes -------------------------------------------------------------------------------------------
 
     async def _count(self, key_id: str, kind: OutcomeKind, error: str | None, now: float | None,
-                     consecutive: bool) -> int | None:
+                     streak: str, tally: bool = True) -> int | None:
         if not self._use_redis():
             return None
         at = time.time() if now is None else now
         try:
             count = await self._count_script(
-                keys=(self._fail, self._cnt, self._err, self._err_at),
-                args=(key_id, f"{key_id}|{kind.value}", error or "", repr(at), "1" if consecutive else "0"),
+                keys=(self._fail, self._cnt, self._err, self._err_at, self._sfail),
+                args=(key_id, f"{key_id}|{kind.value}", error or "", repr(at), streak, "1" if tally else "0"),
             )
         except _ERRORS as exc:
             self._failed(exc, "count")
@@ -285,15 +291,16 @@ class RedisPoolStore:
         self._ok()
         return int(count)
 
-    async def failure(self, key_id: str, error: str | None = None, now: float | None = None) -> int:
-        local = await self._local.failure(key_id, error, now)
-        shared = await self._count(key_id, OutcomeKind.TRANSIENT, error, now, True)
+    async def failure(self, key_id: str, error: str | None = None, now: float | None = None, *,
+                      stream: bool = False, tally: bool = True) -> int:
+        local = await self._local.failure(key_id, error, now, stream=stream, tally=tally)
+        shared = await self._count(key_id, OutcomeKind.TRANSIENT, error, now, "2" if stream else "1", tally)
         return local if shared is None else shared
 
     async def record(self, key_id: str, kind: OutcomeKind, error: str | None = None,
                      now: float | None = None) -> None:
         await self._local.record(key_id, kind, error, now)
-        await self._count(key_id, kind, error, now, False)
+        await self._count(key_id, kind, error, now, "0")
 
     async def cool(self, key_id: str, model: str, until: float, reason: str) -> None:
         await self.cool_many((key_id,), model, until, reason)
@@ -327,6 +334,7 @@ class RedisPoolStore:
             try:
                 async with self._redis.pipeline(transaction=True) as pipe:
                     pipe.hdel(self._dis, key_id).hdel(self._dis_at, key_id).hdel(self._fail, key_id)
+                    pipe.hdel(self._sfail, key_id)
                     await pipe.execute()
             except _ERRORS as exc:
                 self._failed(exc, "enable")
@@ -381,10 +389,10 @@ class RedisPoolStore:
 
     async def _snapshot(self, key_ids: Sequence[str], now: float) -> dict[str, KeyStatus]:
         async with self._redis.pipeline(transaction=True) as pipe:
-            for name in (self._dis, self._dis_at, self._fail, self._cnt, self._err, self._err_at):
+            for name in (self._dis, self._dis_at, self._fail, self._cnt, self._err, self._err_at, self._sfail):
                 pipe.hgetall(name)
             pipe.smembers(self._models)
-            dis, dis_at, fail, cnt, err, err_at, models = await pipe.execute()
+            dis, dis_at, fail, cnt, err, err_at, sfail, models = await pipe.execute()
         model_list = sorted(models)
         cooling: list[Any] = []
         if model_list:
@@ -396,7 +404,7 @@ class RedisPoolStore:
         self._ok()
         result: dict[str, KeyStatus] = {}
         for kid in key_ids:
-            status = KeyStatus(kid, failures=int(fail.get(kid, 0)))
+            status = KeyStatus(kid, failures=int(fail.get(kid, 0)), stream_failures=int(sfail.get(kid, 0)))
             if kid in dis:
                 status.disabled = True
                 status.reason = dis[kid]

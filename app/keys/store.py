@@ -63,6 +63,7 @@ class KeyStatus:
     reason: str | None = None
     disabled_at: float | None = None
     failures: int = 0
+    stream_failures: int = 0
     cooldowns: dict[str, Cooldown] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
     last_error: str | None = None
@@ -95,15 +96,18 @@ class PoolStore(Protocol):
         ...
 
     async def enable(self, key_id: str) -> None:
-        """Put the key back in rotation and reset its consecutive failures (cooldowns stay)."""
+        """Put the key back in rotation and reset both failure streaks (cooldowns stay)."""
         ...
 
-    async def failure(self, key_id: str, error: str | None = None, now: float | None = None) -> int:
-        """Count a transient failure (also in the counters); return the consecutive-failure count."""
+    async def failure(self, key_id: str, error: str | None = None, now: float | None = None, *,
+                      stream: bool = False, tally: bool = True) -> int:
+        """Extend the key's consecutive-failure streak (``stream``: its mid-stream streak) and return it;
+        ``tally`` also counts a transient outcome (off when the failure was already ``record``-ed)."""
         ...
 
-    async def success(self, key_id: str) -> None:
-        """Count a success and reset the consecutive-failure count."""
+    async def success(self, key_id: str, stream: bool = False) -> None:
+        """Count a success and reset the consecutive-failure streak (``stream``: a cleanly finished stream,
+        which also resets the mid-stream streak)."""
         ...
 
     async def record(self, key_id: str, kind: OutcomeKind, error: str | None = None,
@@ -127,7 +131,8 @@ class PoolStore(Protocol):
 class MemoryPoolStore:
     """In-process ``PoolStore``: plain dicts, no locks (no method awaits, so none is interleaved)."""
 
-    __slots__ = ("_cursors", "_disabled", "_cool", "_cool_reason", "_failures", "_counts", "_errors", "_picks")
+    __slots__ = ("_cursors", "_disabled", "_cool", "_cool_reason", "_failures", "_stream_failures", "_counts",
+                 "_errors", "_picks")
 
     def __init__(self) -> None:
         self._cursors: dict[str, int] = {}
@@ -136,6 +141,7 @@ class MemoryPoolStore:
         self._cool: dict[str, dict[str, float]] = {}
         self._cool_reason: dict[str, dict[str, str]] = {}
         self._failures: dict[str, int] = {}  # only non-zero counts are present
+        self._stream_failures: dict[str, int] = {}
         self._counts: dict[str, list[int]] = {}
         self._errors: dict[str, tuple[str, float]] = {}
         self._picks: dict[str, Pick] = {}
@@ -178,20 +184,25 @@ class MemoryPoolStore:
         all_disabled = all(kid in disabled for kid in key_ids)
         return Pick(None, None if earliest is None else earliest - now, all_disabled)
 
-    async def success(self, key_id: str) -> None:
+    async def success(self, key_id: str, stream: bool = False) -> None:
         counts = self._counts.get(key_id)
         if counts is None:
             counts = self._counts[key_id] = [0] * len(KIND_ORDER)
         counts[_OK] += 1
         if self._failures:
             self._failures.pop(key_id, None)
+        if stream and self._stream_failures:
+            self._stream_failures.pop(key_id, None)
 
     # -- outcomes -------------------------------------------------------------------------------------------
 
-    async def failure(self, key_id: str, error: str | None = None, now: float | None = None) -> int:
-        self._count(key_id, _TRANSIENT, error, now)
-        count = self._failures.get(key_id, 0) + 1
-        self._failures[key_id] = count
+    async def failure(self, key_id: str, error: str | None = None, now: float | None = None, *,
+                      stream: bool = False, tally: bool = True) -> int:
+        if tally:
+            self._count(key_id, _TRANSIENT, error, now)
+        streak = self._stream_failures if stream else self._failures
+        count = streak.get(key_id, 0) + 1
+        streak[key_id] = count
         return count
 
     async def record(self, key_id: str, kind: OutcomeKind, error: str | None = None,
@@ -228,6 +239,7 @@ class MemoryPoolStore:
     async def enable(self, key_id: str) -> None:
         self._disabled.pop(key_id, None)
         self._failures.pop(key_id, None)
+        self._stream_failures.pop(key_id, None)
 
     # -- reads ----------------------------------------------------------------------------------------------
 
@@ -252,7 +264,8 @@ class MemoryPoolStore:
     async def snapshot(self, key_ids: Sequence[str], now: float) -> dict[str, KeyStatus]:
         result: dict[str, KeyStatus] = {}
         for kid in key_ids:
-            status = KeyStatus(kid, failures=self._failures.get(kid, 0))
+            status = KeyStatus(kid, failures=self._failures.get(kid, 0),
+                               stream_failures=self._stream_failures.get(kid, 0))
             if kid in self._disabled:
                 status.disabled = True
                 status.reason, status.disabled_at = self._disabled[kid]

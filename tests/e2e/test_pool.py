@@ -6,6 +6,7 @@ import openai
 import pytest
 import requests
 
+from app.keys import key_id
 from tests.support.gateway import TOKEN, start_gateway
 
 MSG = [{"role": "user", "content": "hello"}]
@@ -95,14 +96,48 @@ def test_all_keys_disabled_gives_503(fake):
         assert gw.health()["keys"]["disabled"] == 2
 
 
+ADMIN = "admin-token-for-pool-tests"
+
+
+def admin_keys(gw) -> dict[str, dict]:
+    resp = requests.get(gw.url + "/admin/keys", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10)
+    return {k["id"]: k for k in resp.json()["keys"]}
+
+
 def test_transient_errors_retry_on_another_key(fake):
-    with start_gateway(fake.base_url, api_keys=["ok-f1", "ok-f2"], max_failures=3) as gw:
+    with start_gateway(fake.base_url, api_keys=["ok-f1", "ok-f2"], max_failures=3, auth_token=ADMIN) as gw:
         fake.script("ok-f1", "internal", times=1)
-        fake.script("ok-f2", "internal", times=1)
         resp = chat(gw)
-        assert resp.status_code == 200              # third attempt succeeds after two 500s
-        assert len(fake.requests()) == 3
+        assert resp.status_code == 200              # the second key answers after the first one's 500
+        assert [r["api_key"] for r in fake.requests()] == ["ok-f1", "ok-f2"]
+        state = admin_keys(gw)
+        # The same request succeeded elsewhere: the evidence points at ok-f1, which is charged one failure.
+        assert state[key_id("ok-f1")]["failures"] == 1 and state[key_id("ok-f2")]["failures"] == 0
         assert gw.health()["keys"]["active"] == 2
+
+
+def test_a_poison_request_leaves_a_three_key_pool_serving(fake):
+    keys = ["ok-p1", "ok-p2", "ok-p3"]
+    # MAX_FAILURES=1 is the harshest pool: a single charge would disable a key.
+    with start_gateway(fake.base_url, api_keys=keys, max_failures=1, check_interval=3600,
+                       auth_token=ADMIN) as gw:
+        for _ in range(4):  # more poison requests than the pool has keys
+            fake.script("*", "internal")  # Gemini fails this request on every key
+            before = len(fake.requests())
+            resp = chat(gw)
+            fake.script("*", "ok")
+            assert resp.status_code == 500 and resp.json()["error"]["type"] == "api_error"
+            tried = [r["api_key"] for r in fake.requests()[before:]]
+            assert len(tried) == 2 and len(set(tried)) == 2  # the same 500 on two keys: not retried further
+        assert gw.health()["keys"] == {"total": 3, "active": 3, "cooling": 0, "disabled": 0}
+        assert all(entry["failures"] == 0 for entry in admin_keys(gw).values())  # nobody was charged
+        client = openai.OpenAI(base_url=gw.v1, api_key=TOKEN, max_retries=0)
+        before = len(fake.requests())
+        for i in range(6):
+            r = client.chat.completions.create(model="gemini-2.5-flash",
+                                               messages=[{"role": "user", "content": f"after {i}"}])
+            assert r.choices[0].message.content == f"echo: after {i}"
+        assert {r["api_key"] for r in fake.requests()[before:]} == set(keys)  # every key still serves
 
 
 def test_transient_errors_exhausted_report_the_upstream_error(fake):

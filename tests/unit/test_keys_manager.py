@@ -21,6 +21,7 @@ from app.keys import (
     OutcomeKind,
     PoolStore,
     RedisPoolStore,
+    RequestAccount,
     SurgeDetector,
     UnknownKey,
     key_id,
@@ -112,7 +113,9 @@ async def test_lease_carries_the_key_but_does_not_print_it(store: PoolStore, clo
     assert lease.key == KEYS[0] and lease.key_id == IDS[0]
     assert_no_raw_key(repr(lease))
     assert await km.acquire(M) is not lease
-    assert km.lease_for(IDS[0]) is lease  # one immutable lease per key
+    again = km.lease_for(IDS[0])
+    assert again.key == KEYS[0] and again.key_id == IDS[0]
+    assert_no_raw_key(repr(again))
 
 
 async def test_exclude(store: PoolStore, clock: Clock) -> None:
@@ -146,6 +149,7 @@ async def test_transient_failures_disable_at_max(store: PoolStore, clock: Clock)
     km = manager(store, clock, max_failures=3)
     lease = km.lease_for(IDS[1])
     await km.report(lease, M, TRANSIENT)
+    await km.report(km.lease_for(IDS[0]), M, OK_OUTCOME)  # evidence: another key serves meanwhile
     await km.report(lease, M, TRANSIENT)
     assert await km.disabled_ids() == []
     await km.report(lease, M, Outcome(OutcomeKind.TRANSIENT, 0, None, "timeout"))
@@ -154,6 +158,36 @@ async def test_transient_failures_disable_at_max(store: PoolStore, clock: Clock)
     assert entry["state"] == "disabled"
     assert entry["reason"].startswith("3 consecutive transient failures")
     assert IDS[1] not in await ids_of(km, 8)
+
+
+async def test_a_streak_disables_only_once_another_key_served(store: PoolStore, clock: Clock) -> None:
+    km = manager(store, clock, max_failures=2)
+    a, b, c = (km.lease_for(kid) for kid in IDS[:3])
+    await km.report(b, M, OK_OUTCOME)  # before the streaks began: no evidence
+    for _ in range(4):  # a slow spell: every key fails, nobody serves
+        await km.report(a, M, TRANSIENT)
+        await km.report(c, M, TRANSIENT)
+    assert await km.disabled_ids() == []
+    await km.report(c, M, OK_OUTCOME)  # c recovers: its own streak ends, and it is evidence against a
+    await km.report(a, M, TRANSIENT)
+    assert await km.disabled_ids() == [IDS[0]]
+    await km.report(c, M, TRANSIENT)  # c's new streak has seen nobody else serve yet
+    await km.report(c, M, TRANSIENT)
+    assert await km.disabled_ids() == [IDS[0]]
+    entry = next(e for e in await km.snapshot() if e["id"] == IDS[2])
+    assert entry["failures"] == 2 and entry["state"] == "active"
+
+
+async def test_a_confirmed_charge_needs_no_further_evidence(store: PoolStore, clock: Clock) -> None:
+    km = manager(store, clock, max_failures=1)
+    account = RequestAccount(M)
+    first = await km.lease(account, deadline=float("inf"))
+    await first.report(TRANSIENT)
+    assert await km.disabled_ids() == []  # held in the request's account
+    second = await km.lease(account, deadline=float("inf"))
+    assert second.key_id != first.key_id
+    await second.report(OK_OUTCOME)  # the same request succeeded elsewhere
+    assert await km.disabled_ids() == [first.key_id]
 
 
 async def test_rate_limited_cools_key_and_model_for_retry_after(store: PoolStore, clock: Clock) -> None:

@@ -206,6 +206,29 @@ async def test_failures_count_and_reset(store: PoolStore) -> None:
     assert (await store.snapshot(["k1"], NOW))["k1"].failures == 0
 
 
+async def test_stream_streak_is_reset_only_by_a_finished_stream(store: PoolStore) -> None:
+    assert await store.failure("k0", "transient (HTTP 0): reset", NOW, stream=True) == 1
+    await store.success("k0")  # a non-stream success says nothing about the key's streams
+    assert await store.failure("k0", None, NOW, stream=True) == 2
+    assert await store.failure("k0", None, NOW) == 1  # the call streak is its own
+    status = (await store.snapshot(["k0"], NOW))["k0"]
+    assert (status.failures, status.stream_failures) == (1, 2)
+    assert status.counters["transient"] == 3
+    await store.success("k0", stream=True)
+    status = (await store.snapshot(["k0"], NOW))["k0"]
+    assert (status.failures, status.stream_failures) == (0, 0)
+    await store.failure("k1", None, NOW, stream=True)
+    await store.enable("k1")
+    assert (await store.snapshot(["k1"], NOW))["k1"].stream_failures == 0
+
+
+async def test_an_untallied_failure_moves_only_the_streak(store: PoolStore) -> None:
+    await store.record("k0", OutcomeKind.TRANSIENT, "transient (HTTP 500): INTERNAL", NOW)
+    assert await store.failure("k0", None, NOW, tally=False) == 1
+    status = (await store.snapshot(["k0"], NOW))["k0"]
+    assert status.failures == 1 and status.counters["transient"] == 1
+
+
 async def test_snapshot(store: PoolStore) -> None:
     await store.success("k0")
     await store.success("k0")
