@@ -55,7 +55,10 @@ class ChatService:
         except RequestError as exc:
             return openai_error_reply(exc)
         user_id = user_id or req.user
-        body = orjson.dumps(req.body)
+        try:
+            body = orjson.dumps(req.body)
+        except orjson.JSONEncodeError as exc:  # translation bounds what it forwards; this is the backstop
+            return openai_error_reply(RequestError(f"the request cannot be encoded for Gemini: {exc}"))
         try:
             if req.stream:
                 result = await self._client.stream(f"models/{req.model}:streamGenerateContent", model=req.model,

@@ -18,6 +18,7 @@ import aiohttp
 import orjson
 
 from app.gemini.framing import JSONArrayDecoder, SSEDecoder
+from app.gemini.limits import MAX_BODY_DEPTH, LimitError, check_json
 from app.keys import NoKeyAvailable, Outcome, OutcomeKind, classify
 from app.observability.events import EventSink, Interaction
 from app.protocols.openai_chat.response import assemble_stream
@@ -72,6 +73,8 @@ class NativeService:
             return JsonReply.of(google_error_body(
                 404, f"Method {method!r} is not supported by this gateway; supported: {', '.join(sorted(METHODS))}",
                 "NOT_FOUND"), 404)
+        if (refused := _unreadable(body)) is not None:
+            return refused
         started = time.time()
         path = f"models/{model}:{method}"
         try:
@@ -198,6 +201,30 @@ def _text_of(response: dict[str, Any] | None) -> str:
 
 def _passthrough(resp: UpstreamResponse) -> JsonReply:
     return JsonReply(resp.status, resp.body, content_type=resp.content_type)
+
+
+def _unreadable(body: bytes) -> JsonReply | None:
+    """Google's 400 for a body the gateway itself could not handle: not JSON, nested deeper than
+    :data:`MAX_BODY_DEPTH`, or an integer beyond int64 (``fieldViolations`` names the place). One orjson parse,
+    about 2 ms per MB; an empty body is Google's to judge."""
+    if not body.strip():
+        return None
+    try:
+        check_json(orjson.loads(body), "", MAX_BODY_DEPTH)
+    except orjson.JSONDecodeError as exc:
+        return _invalid_argument(f"Invalid JSON payload received. {exc}", None)
+    except LimitError as exc:
+        field = exc.field or "body"
+        return _invalid_argument(f"Invalid JSON payload received. {field}: {exc.message}", field)
+    return None
+
+
+def _invalid_argument(message: str, field: str | None) -> JsonReply:
+    body = google_error_body(400, message, "INVALID_ARGUMENT")
+    if field is not None:
+        body["error"]["details"] = [{"@type": "type.googleapis.com/google.rpc.BadRequest",
+                                     "fieldViolations": [{"field": field, "description": message}]}]
+    return JsonReply.of(body, 400)
 
 
 def _bad_model(model: str) -> JsonReply:

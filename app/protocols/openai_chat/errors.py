@@ -13,8 +13,12 @@ from typing import Any
 
 import orjson
 
+from app.gemini.limits import LimitError, check_int, check_json
+
 __all__ = [
     "RequestError",
+    "bounded",
+    "bounded_int",
     "UpstreamStreamError",
     "gemini_error_to_openai",
     "openai_error_body",
@@ -40,6 +44,23 @@ class RequestError(Exception):
     def to_openai(self) -> tuple[int, dict[str, Any]]:
         """(status, body) ready to send."""
         return self.status, openai_error_body(self.message, "invalid_request_error", self.param, self.code)
+
+
+def bounded(value: Any, param: str) -> Any:
+    """``value`` (forwarded to Gemini as is) once within the depth and int64 bounds, else a RequestError
+    naming the place; see :mod:`app.gemini.limits`."""
+    try:
+        check_json(value, param)
+    except LimitError as exc:
+        raise RequestError(str(exc), exc.field) from None
+    return value
+
+
+def bounded_int(value: int, param: str) -> int:
+    try:
+        return check_int(value, param)
+    except LimitError as exc:
+        raise RequestError(str(exc), exc.field) from None
 
 
 class UpstreamStreamError(Exception):
