@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from app.config import Settings, load_settings
+from app.errors_render import LastResort
 from app.keys import KeyManager, MemoryPoolStore, PoolStore, SurgeDetector, key_id
 from app.observability.events import EventSink
 from app.observability.logs import setup_logging
@@ -171,6 +172,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Middleware(BrowserCORS, allow_origins=settings.cors_allow_origins,
                    allow_methods=settings.cors_allow_methods, allow_headers=settings.cors_allow_headers,
                    allow_credentials=settings.cors_allow_credentials, expose_headers=["retry-after"]),
+        Middleware(LastResort),  # innermost: the metrics and CORS layers see its 500 like any response
     ]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.gateway = gw
