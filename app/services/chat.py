@@ -126,7 +126,7 @@ class ChatService:
             except UpstreamStreamError as exc:
                 outcome = classify(exc.status, exc.body)
                 status, body = gemini_error_to_openai(exc.status, exc.body)
-                error = body["error"]["message"]
+                error = body["error"]["message"] = upstream.scrub_text(body["error"]["message"])
                 yield sse_event(body)
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
                 outcome = Outcome(OutcomeKind.TRANSIENT, 0, reason=type(exc).__name__)

@@ -106,18 +106,24 @@ class NativeService:
         chunks: list[dict[str, Any]] = []
         scan = _EndScanner()
         outcome: Outcome | None = None
+        # From the chunk where an error event starts, the rest (the error ends the stream) is held and sent
+        # scrubbed: Google's message can echo the calling key. Chunks before it go out unscanned.
+        held = bytearray()
         try:
-            yield upstream.first
-            scan.feed(upstream.first)
-            if decoder is not None:
-                chunks.extend(_events(decoder, upstream.first))
-            async for raw in upstream.rest():
-                yield raw
+            async for raw in _chunks(upstream):
                 scan.feed(raw)
                 if decoder is not None:
                     chunks.extend(_events(decoder, raw))
+                if scan.error is None:
+                    yield raw
+                else:
+                    held += raw
+            if held:
+                yield upstream.scrub(bytes(held))
             outcome = scan.outcome()
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            if held:
+                yield upstream.scrub(bytes(held))
             outcome = Outcome(OutcomeKind.TRANSIENT, 0, reason=type(exc).__name__)
             # The framing is the upstream's: end it the way Gemini ends a failed stream.
             error = google_error_body(502, f"the upstream stream failed: {type(exc).__name__}", "UNAVAILABLE")
@@ -148,6 +154,12 @@ class NativeService:
             response=response, started=started, finished=time.time(), status=status, stream=stream,
             user_id=user_id, session_id=session_id, key_id=key_id, error=error,
             output_text=_text_of(response), size_hint=len(body) + 2 * len(_text_of(response)) + 1024))
+
+
+async def _chunks(upstream: UpstreamStream) -> AsyncIterator[bytes]:
+    yield upstream.first
+    async for raw in upstream.rest():
+        yield raw
 
 
 class _EndScanner:

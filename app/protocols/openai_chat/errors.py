@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from app.gemini.limits import LimitError, check_int, check_json
+from app.gemini.scrub import scrub
 
 __all__ = [
     "RequestError",
@@ -84,22 +85,6 @@ def openai_error_body(message: str, type_: str, param: str | None = None,
                       code: str | int | None = None) -> dict[str, Any]:
     """OpenAI's error envelope; all four keys are always present (clients index them without ``get``)."""
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
-
-
-# An API key as Google issues it, a ``key=`` query parameter (URLs in messages), and project numbers as they
-# appear in SERVICE_DISABLED / billing messages ("project 123456789012", "projects/123456789012").
-_KEY_RE = re.compile(r"AIza[0-9A-Za-z_\-]{35}")
-_KEY_PARAM_RE = re.compile(r"([?&;]key=)[^&\s\"'<>]+", re.IGNORECASE)
-_PROJECT_RE = re.compile(r"(projects?[/ :=]+)(\d{6,})", re.IGNORECASE)
-_CONSUMER_RE = re.compile(r"(api_key:|project_number:)[^\s'\"]+", re.IGNORECASE)
-
-
-def scrub(text: str) -> str:
-    """Remove API keys, ``key=`` URL parameters and project numbers from an upstream message."""
-    text = _KEY_RE.sub("[redacted-key]", text)
-    text = _KEY_PARAM_RE.sub(r"\1[redacted]", text)
-    text = _CONSUMER_RE.sub(r"\1[redacted]", text)
-    return _PROJECT_RE.sub(r"\1[redacted]", text)
 
 
 _REASON_PHRASES = {
