@@ -162,10 +162,11 @@ session_config = mostly(some({
     "stop_sequences": mostly(st.lists(st.text(min_size=1, max_size=4), max_size=2)),
     "response_schema": mostly(schema), "response_mime_type": mostly(st.just("application/json")),
     "thinking_config": mostly(st.just({"thinking_budget": 0})), "maxOutputTokens": mostly(st.integers(1, 99)),
-    "nonsense": loaded}))
+    "nonsense": loaded}, 2, least=1))
 SESSION_MODELS = ("gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.0-flash")
-start_body = some({"user_id": mostly(st.just(USER)), "model_name": mostly(st.sampled_from(SESSION_MODELS)),
-                   "generation_config": session_config})
+start_body = st.builds(lambda base, extra: {**base, **extra},
+                       st.fixed_dictionaries({"user_id": mostly(st.just(USER)), "generation_config": session_config}),
+                       some({"model_name": mostly(st.sampled_from(SESSION_MODELS))}))
 
 
 def bodies(structured: st.SearchStrategy[Any]) -> st.SearchStrategy[bytes]:
