@@ -34,7 +34,8 @@ def _key_id(key: str) -> str:
 
 
 def scrub(text: str, keys: Iterable[str] = ()) -> str:
-    """``text`` without the given keys, key-shaped strings, ``key=`` values, consumer names and project numbers."""
+    """``text`` without the given keys, key-shaped strings, ``key=`` values, consumer names and project
+    numbers."""
     for key in keys:
         if key and key in text:
             text = text.replace(key, _key_id(key))
@@ -47,7 +48,7 @@ def scrub(text: str, keys: Iterable[str] = ()) -> str:
 
 
 def scrub_bytes(data: bytes, keys: Iterable[str] = ()) -> bytes:
-    """:func:`scrub` for raw upstream bytes (a JSON error body, SSE events); bytes that are not UTF-8 survive."""
+    """:func:`scrub` for raw upstream bytes (a JSON error body, SSE events); non-UTF-8 bytes survive."""
     text = data.decode("utf-8", "surrogateescape")
     cleaned = scrub(text, keys)
     return data if cleaned is text else cleaned.encode("utf-8", "surrogateescape")

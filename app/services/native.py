@@ -217,8 +217,8 @@ def _passthrough(resp: UpstreamResponse) -> JsonReply:
 
 def _unreadable(body: bytes) -> JsonReply | None:
     """Google's 400 for a body the gateway itself could not handle: not JSON, nested deeper than
-    :data:`MAX_BODY_DEPTH`, or an integer beyond int64 (``fieldViolations`` names the place). One orjson parse,
-    about 2 ms per MB; an empty body is Google's to judge."""
+    :data:`MAX_BODY_DEPTH`, or an integer beyond int64 (``fieldViolations`` names the place). One orjson
+    parse, about 2 ms per MB; an empty body is Google's to judge."""
     if not body.strip():
         return None
     try:

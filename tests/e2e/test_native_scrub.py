@@ -26,8 +26,10 @@ IDS = tuple(key_id(k) for k in KEYS)
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayHandle]:
     log = tmp_path_factory.mktemp("scrub") / "analytics.jsonl"
-    with echo_upstream() as url, start_gateway(url, api_keys=list(KEYS), analytics_jsonl=str(log),
-                                               log_level="DEBUG") as handle:
+    with (
+        echo_upstream() as url,
+        start_gateway(url, api_keys=list(KEYS), analytics_jsonl=str(log), log_level="DEBUG") as handle,
+    ):
         handle.interaction_log = log  # type: ignore[attr-defined]
         yield handle
 
@@ -38,12 +40,22 @@ def _clean(text: str) -> None:
 
 
 def _native(gw: GatewayHandle, target: str, query: str = "") -> requests.Response:
-    return requests.post(f"{gw.url}/v1beta/models/{target}{query}", json={"contents": [{"parts": [{"text": "hi"}]}]},
-                         headers={"x-goog-api-key": gw.token}, timeout=10)
+    return requests.post(
+        f"{gw.url}/v1beta/models/{target}{query}",
+        json={"contents": [{"parts": [{"text": "hi"}]}]},
+        headers={"x-goog-api-key": gw.token},
+        timeout=10,
+    )
 
 
-@pytest.mark.parametrize("target", ["gemini-2.5-flash:generateContent", "gemini-2.5-flash:countTokens",
-                                    "gemini-2.5-flash:streamGenerateContent"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "gemini-2.5-flash:generateContent",
+        "gemini-2.5-flash:countTokens",
+        "gemini-2.5-flash:streamGenerateContent",
+    ],
+)
 def test_native_error_bodies_are_scrubbed(gw: GatewayHandle, target: str) -> None:
     resp = _native(gw, target, "?alt=sse" if "stream" in target else "")
     assert resp.status_code == 400
@@ -67,8 +79,12 @@ def test_openai_surface_scrubs_pool_keys_of_any_format(gw: GatewayHandle) -> Non
     resp = requests.post(gw.v1 + "/chat/completions", json=body, headers=gw.headers(), timeout=10)
     assert resp.status_code == 400
     _clean(resp.text)
-    stream = requests.post(gw.v1 + "/chat/completions", json={**body, "model": "midstream-model", "stream": True},
-                           headers=gw.headers(), timeout=10)
+    stream = requests.post(
+        gw.v1 + "/chat/completions",
+        json={**body, "model": "midstream-model", "stream": True},
+        headers=gw.headers(),
+        timeout=10,
+    )
     assert stream.status_code == 200 and '"error"' in stream.text
     _clean(stream.text)
 

@@ -241,7 +241,8 @@ def validate_generate(model: str, body: Any) -> errors.ErrorReply | None:
     """All checks for generateContent/streamGenerateContent, first failure wins."""
     if not isinstance(body, dict):
         return not_an_object()
-    for check in (_check_types, _check_unknown_names, _check_signatures_are_base64, _check_contents, _check_thinking):
+    for check in (_check_types, _check_unknown_names, _check_signatures_are_base64, _check_contents,
+                  _check_thinking):
         found = check(body)
         if found:
             return found

@@ -17,9 +17,14 @@ CHUNK = {"candidates": [{"content": {"role": "model", "parts": [{"text": "partia
 
 
 def echo_error(key: str) -> dict[str, object]:
-    return {"error": {"code": 400, "status": "INVALID_ARGUMENT",
-                      "message": f"Consumer 'api_key:{key}' cannot do this; API key {key} was used. "
-                                 f"See https://example.test/v1beta/models?key={key}&x=1"}}
+    return {
+        "error": {
+            "code": 400,
+            "status": "INVALID_ARGUMENT",
+            "message": f"Consumer 'api_key:{key}' cannot do this; API key {key} was used. "
+            f"See https://example.test/v1beta/models?key={key}&x=1",
+        }
+    }
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -30,8 +30,9 @@ async def broken_stream(request: Request) -> StreamingResponse:
 
 
 def _client() -> TestClient:
-    paths = ["/v1/chat/completions", "/hf/v1/embeddings", "/v1beta/models/{m:path}", "/gemini/v1beta/models/{m:path}",
-             "/v1/models/{m:path}", "/start_chat", "/hf/send_message", "/admin/api/keys"]
+    paths = ["/v1/chat/completions", "/hf/v1/embeddings", "/v1beta/models/{m:path}",
+             "/gemini/v1beta/models/{m:path}", "/v1/models/{m:path}", "/start_chat", "/hf/send_message",
+             "/admin/api/keys"]
     routes = [Route(p, boom, methods=["POST"]) for p in paths] + [Route("/v1/stream", broken_stream)]
     app = Starlette(routes=routes, middleware=[Middleware(LastResort)])
     return TestClient(app, raise_server_exceptions=False)

@@ -10,7 +10,8 @@ from typing import Any
 import orjson
 import pytest
 
-from app.gemini.limits import INT64_MAX, INT64_MIN, MAX_BODY_DEPTH, MAX_DEPTH, LimitError, check_int, check_json
+from app.gemini.limits import (INT64_MAX, INT64_MIN, MAX_BODY_DEPTH, MAX_DEPTH, LimitError, check_int,
+                               check_json)
 from app.protocols.openai_chat.chat import parse_chat_request
 from app.protocols.openai_chat.embeddings import parse_embeddings_request
 from app.protocols.openai_chat.errors import RequestError
@@ -69,7 +70,7 @@ DEEP = nested(255, {})
 @pytest.mark.parametrize(("fields", "param"), [
     ({"tools": [{"type": "function", "function": {"name": "f", "parameters": DEEP}}]},
      "tools[0].function.parameters"),
-    ({"functions": [{"name": "f", "parameters": {"type": "object", "properties": {"x": {"maximum": 2**64}}}}]},
+    ({"functions": [{"name": "f", "parameters": {"properties": {"x": {"maximum": 2**64}}}}]},
      "functions[0].parameters.properties.x.maximum"),
     ({"response_format": {"type": "json_schema", "json_schema": {"schema": DEEP}}},
      "response_format.json_schema.schema"),
@@ -77,7 +78,8 @@ DEEP = nested(255, {})
     ({"extra_body": {"google": {"thinking_config": {"thinking_budget": 2**64}}}},
      "extra_body.google.thinking_config.thinking_budget"),
     ({"seed": 1e30}, "seed"), ({"seed": 2**64 - 1}, "seed"), ({"max_tokens": 1e30}, "max_tokens"),
-    ({"max_completion_tokens": 2**63}, "max_completion_tokens"), ({"top_k": 1e20}, "top_k"), ({"n": 2**63}, "n"),
+    ({"max_completion_tokens": 2**63}, "max_completion_tokens"), ({"top_k": 1e20}, "top_k"),
+    ({"n": 2**63}, "n"),
     ({"tools": [{"googleSearch": 5}]}, "tools[0].googleSearch"),
     ({"tools": [{"code_execution": [1]}]}, "tools[0].code_execution"),
     ({"tools": [{"urlContext": {"x": DEEP}}]}, "tools[0].urlContext"),

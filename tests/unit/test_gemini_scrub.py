@@ -1,4 +1,4 @@
-"""The one scrubber (app/gemini/scrub.py): pool keys of any format, key shapes, key= values, project numbers."""
+"""The one scrubber (app/gemini/scrub.py): pool keys of any format, key shapes, key= values, projects."""
 
 from __future__ import annotations
 

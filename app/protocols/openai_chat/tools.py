@@ -70,7 +70,8 @@ def function_declarations(payload: Mapping[str, Any]) -> tuple[list[dict[str, An
                     if value is not None and not isinstance(value, Mapping):
                         raise RequestError(f"{keys[0]} must be an object (its options, often {{}})",
                                            f"{where}.{keys[0]}")
-                    native.append({NATIVE_TOOL_KEYS[keys[0]]: bounded(dict(value or {}), f"{where}.{keys[0]}")})
+                    options = bounded(dict(value or {}), f"{where}.{keys[0]}")
+                    native.append({NATIVE_TOOL_KEYS[keys[0]]: options})
                     continue
             raise RequestError(f"unsupported tool type {kind!r}: only 'function' tools (or native Gemini "
                                "googleSearch/codeExecution/urlContext objects) are supported",
