@@ -29,6 +29,7 @@ import orjson
 
 from app.errors import UpstreamUnavailable
 from app.gemini.framing import JSONArrayDecoder, SSEDecoder
+from app.gemini.scrub import scrub, scrub_bytes
 from app.keys import KeyManager, Lease, Outcome, OutcomeKind, RequestAccount, classify, classify_exception
 
 log = logging.getLogger("gateway.upstream")
@@ -88,6 +89,15 @@ class UpstreamStream:
     _report: Callable[[Outcome], Awaitable[None]]
     _release: Callable[[], None] | None = None
     _reported: bool = field(default=False)
+    _key: str = field(default="", repr=False)
+
+    def scrub(self, data: bytes) -> bytes:
+        """Upstream stream bytes without the calling key (and other secrets): for error events only, the
+        happy path is relayed unscanned."""
+        return scrub_bytes(data, (self._key,))
+
+    def scrub_text(self, text: str) -> str:
+        return scrub(text, (self._key,))
 
     async def rest(self) -> AsyncIterator[bytes]:
         """The raw bytes after ``first``, as they arrive; the request's overall deadline still holds."""
@@ -290,6 +300,8 @@ class GeminiClient:
                 payload = await resp.read()
                 outcome = classify(resp.status, payload)
                 await self._report(lease, outcome)
+                if resp.status >= 300:  # Google can echo the calling key; no caller ever sees it
+                    payload = scrub_bytes(payload, (lease.key,))
                 result = UpstreamResponse(resp.status, resp.headers.get("content-type", "application/json"),
                                           payload, lease.key_id, outcome, attempts)
                 if outcome.kind is OutcomeKind.OK or not outcome.retryable():
@@ -335,8 +347,8 @@ class GeminiClient:
             status, error_body = _embedded_error(first)
             outcome = classify(status, error_body)
             await self._report(lease, outcome)
-            result = UpstreamResponse(status, "application/json; charset=UTF-8", error_body, lease.key_id,
-                                      outcome, attempts)
+            result = UpstreamResponse(status, "application/json; charset=UTF-8",
+                                      scrub_bytes(error_body, (lease.key,)), lease.key_id, outcome, attempts)
             if outcome.retryable():
                 raise _Retry(outcome, result)
             return result
@@ -346,7 +358,7 @@ class GeminiClient:
             await self._report(lease, outcome)
 
         return UpstreamStream(resp.headers.get("content-type", "text/event-stream"), bytes(seen),
-                              lease.key_id, attempts, deadline, resp, report)
+                              lease.key_id, attempts, deadline, resp, report, _key=lease.key)
 
 
 def _embedded_error(event: bytes) -> tuple[int, bytes]:

@@ -9,23 +9,19 @@ must be
   their state lines up;
 * distinct: the short hash suffix keeps two keys with the same ends apart.
 
-``scrub`` removes key-looking substrings from text that came from elsewhere (upstream error messages can echo
-the key) before it reaches a log or a client.
+``scrub`` (re-exported from :mod:`app.gemini.scrub`, where the rules live) removes keys from upstream text.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
-from collections.abc import Iterable
+
+from app.gemini.scrub import scrub
 
 __all__ = ["key_id", "scrub"]
 
 _MIN_LEN_FOR_ENDS = 16
 _HASH_CHARS = 6
-
-# Google API keys: "AIza" + 35 URL-safe characters. Anything of that shape is treated as a secret.
-_GOOGLE_KEY_RE = re.compile(r"AIza[0-9A-Za-z_\-]{35}")
 
 
 def _digest(key: str) -> str:
@@ -42,17 +38,3 @@ def key_id(key: str) -> str:
     if len(key) >= _MIN_LEN_FOR_ENDS:
         return f"{key[:4]}…{key[-4:]}-{digest[:_HASH_CHARS]}"
     return f"key-{digest[:12]}"
-
-
-def scrub(text: str, keys: Iterable[str] = ()) -> str:
-    """Replace every Google-API-key-shaped substring, and every key in ``keys``, with its ``key_id``.
-
-    ``keys`` is any iterable of raw keys (e.g. the pool's keys, which may not follow Google's format in tests
-    or behind other proxies). Cheap when there is nothing to replace.
-    """
-    for k in keys:
-        if k and k in text:
-            text = text.replace(k, key_id(k))
-    if "AIza" in text:
-        text = _GOOGLE_KEY_RE.sub(lambda m: key_id(m.group(0)), text)
-    return text

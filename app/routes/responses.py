@@ -12,6 +12,8 @@ The benchmark that chose it swaps in Starlette's and sse-starlette's stream resp
 from __future__ import annotations
 
 import asyncio
+import logging
+import traceback
 import time
 from collections.abc import AsyncIterator
 
@@ -19,6 +21,8 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from app.services.replies import JsonReply, Reply, StreamReply
+
+log = logging.getLogger("gateway.stream")
 
 PING = b": ping\n\n"
 
@@ -59,6 +63,13 @@ class StreamBody(Response):
             if not self._disconnected:
                 raise
             producer.uncancel()  # our own cancellation: the client left, nothing more to do
+        except Exception as exc:
+            # A bug after the 200 went out: no new response can be sent, and a clean end would lie. Log where
+            # (never the exception's text, which may quote content) and leave the body unfinished, so the
+            # server drops the connection and the client sees a broken stream.
+            frames = traceback.extract_tb(exc.__traceback__)[-4:]
+            where = " <- ".join(f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno}" for f in reversed(frames))
+            log.error("stream failed after the commit: %s at %s", type(exc).__name__, where)
         finally:
             watcher.cancel()
             aclose = getattr(self._iterator, "aclose", None)

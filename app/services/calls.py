@@ -162,8 +162,9 @@ async def relay(upstream: UpstreamStream, adapter: StreamAdapter, record: CallRe
                 yield out
         except StreamBroke as exc:
             outcome = classify(exc.status, exc.body)
-            error = str(exc)
-            yield adapter.failed(exc.status, exc.body)
+            body = orjson.loads(upstream.scrub(orjson.dumps(exc.body)))  # Google may echo the calling key
+            error = upstream.scrub_text(str(exc))
+            yield adapter.failed(exc.status, body)
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             outcome, body = _transport_failure(exc)
             error = body["error"]["message"]

@@ -19,7 +19,7 @@ import orjson
 from app.errors import GatewayError
 from app.observability.events import EventSink
 from app.protocols.openai_chat.chat import ChatRequest, media_urls, parse_chat_request, tool_call_ids
-from app.protocols.openai_chat.errors import gemini_error_to_openai, openai_error_body, scrub
+from app.protocols.openai_chat.errors import RequestError, gemini_error_to_openai, openai_error_body, scrub
 from app.protocols.openai_chat.response import StreamTranslator, completion_from_gemini
 from app.protocols.openai_chat.sse import DONE, sse_event
 from app.net import SafeFetcher
@@ -57,7 +57,10 @@ class ChatService:
         req = await self._translate(payload)
         record = CallRecord(self._events, "openai", req.model, req.body, started, stream=req.stream,
                             user_id=user_id or req.user, session_id=session_id)
-        body = orjson.dumps(req.body)
+        try:
+            body = orjson.dumps(req.body)
+        except orjson.JSONEncodeError as exc:  # translation bounds what it forwards; this is the backstop
+            raise RequestError(f"the request cannot be encoded for Gemini: {exc}") from None
         try:
             if req.stream:
                 result = await self._client.stream(f"models/{req.model}:streamGenerateContent", model=req.model,

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import quote, unquote_plus
 
 import orjson
 
 from app.errors import GatewayError, InvalidRequest, NotFound
+from app.gemini.errors import google_error_body
 from app.gemini.framing import JSONArrayDecoder, SSEDecoder
+from app.gemini.limits import MAX_BODY_DEPTH, LimitError, check_json
 from app.keys import Outcome, OutcomeKind, classify
 from app.observability.events import EventSink, NullSink
 from app.gemini.assemble import assemble_stream
@@ -74,8 +76,10 @@ class NativeStream:
     """The native surface's :class:`StreamAdapter`: the upstream's bytes pass unchanged. They are only scanned
     lightly for how the stream ended, and decoded only when an exporter wants the assembled response."""
 
-    def __init__(self, sse: bool, keep_bodies: bool) -> None:
+    def __init__(self, sse: bool, keep_bodies: bool, scrub: Callable[[bytes], bytes]) -> None:
         self._sse = sse
+        self._scrub = scrub
+        self._held = bytearray()
         self._scan = _EndScanner()
         self._decoder: SSEDecoder | JSONArrayDecoder | None = None
         if keep_bodies:
@@ -86,15 +90,25 @@ class NativeStream:
         self._scan.feed(raw)
         if self._decoder is not None:
             self._chunks.extend(_events(self._decoder, raw))
-        return [raw]
+        if self._scan.error is None:
+            return [raw]
+        # From the chunk where an error event starts, the rest (the error ends the stream) is held and sent
+        # scrubbed: Google's message can echo the calling key. Chunks before it go out unscanned.
+        self._held += raw
+        return []
 
     def finish(self) -> tuple[list[bytes], Outcome]:
-        return [], self._scan.outcome()
+        return self._release(), self._scan.outcome()
 
     def failed(self, status: int, body: dict[str, Any]) -> bytes:
         # The framing is the upstream's: end it the way Gemini ends a failed stream.
         data = orjson.dumps(body)
-        return (b"data: " + data + b"\r\n\r\n") if self._sse else (b",\r\n" + data + b"\n]")
+        tail = (b"data: " + data + b"\r\n\r\n") if self._sse else (b",\r\n" + data + b"\n]")
+        return b"".join(self._release()) + tail
+
+    def _release(self) -> list[bytes]:
+        held, self._held = bytes(self._held), bytearray()
+        return [self._scrub(held)] if held else []
 
     def summary(self) -> tuple[dict[str, Any] | None, str]:
         response = assemble_stream(self._chunks) if self._chunks else None
@@ -122,6 +136,8 @@ class NativeService:
         if method not in METHODS:
             raise NotFound(f"Method {method!r} is not supported by this gateway; supported: "
                            f"{', '.join(sorted(METHODS))}")
+        if (refused := _unreadable(body)) is not None:
+            return refused
         generate = method in GENERATE
         record = CallRecord(self._events if generate else NullSink(), "native", model, {}, time.time(),
                             stream=method == "streamGenerateContent", user_id=user_id, session_id=session_id)
@@ -139,7 +155,7 @@ class NativeService:
             record.done(exc.status, error=exc.message)
             raise
         if isinstance(result, UpstreamStream):
-            adapter = NativeStream("event-stream" in result.content_type, record.wants_bodies)
+            adapter = NativeStream("event-stream" in result.content_type, record.wants_bodies, result.scrub)
             return StreamReply(relay(result, adapter, record, len(body)), content_type=result.content_type)
         if generate and self._events.enabled:  # no analytics: the answer is not parsed at all
             ok = result.status == 200
@@ -201,6 +217,30 @@ def _text_of(response: dict[str, Any] | None) -> str:
 
 def _passthrough(resp: UpstreamResponse) -> JsonReply:
     return JsonReply(resp.status, resp.body, content_type=resp.content_type)
+
+
+def _unreadable(body: bytes) -> JsonReply | None:
+    """Google's 400 for a body the gateway itself could not handle: not JSON, nested deeper than
+    :data:`MAX_BODY_DEPTH`, or an integer beyond int64 (``fieldViolations`` names the place). One orjson
+    parse, about 2 ms per MB; an empty body is Google's to judge."""
+    if not body.strip():
+        return None
+    try:
+        check_json(orjson.loads(body), "", MAX_BODY_DEPTH)
+    except orjson.JSONDecodeError as exc:
+        return _invalid_argument(f"Invalid JSON payload received. {exc}", None)
+    except LimitError as exc:
+        field = exc.field or "body"
+        return _invalid_argument(f"Invalid JSON payload received. {field}: {exc.message}", field)
+    return None
+
+
+def _invalid_argument(message: str, field: str | None) -> JsonReply:
+    body = google_error_body(400, message, "INVALID_ARGUMENT")
+    if field is not None:
+        body["error"]["details"] = [{"@type": "type.googleapis.com/google.rpc.BadRequest",
+                                     "fieldViolations": [{"field": field, "description": message}]}]
+    return JsonReply.of(body, 400)
 
 
 def _check_model(model: str) -> None:

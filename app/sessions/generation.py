@@ -13,6 +13,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from app.gemini.limits import INT64_MAX, INT64_MIN, LimitError, check_json
+
 __all__ = ["ConfigError", "parse_model_name", "parse_generation_config", "FIELDS"]
 
 _MODEL_RE = re.compile(r"(?:models/)?([A-Za-z0-9._-]{1,128})")
@@ -50,6 +52,9 @@ def _int(low: int | None = None) -> Callable[[Any], Any]:
                 raise ValueError("must be an integer")
         if low is not None and value < low:
             raise ValueError(f"must be at least {low}")
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise ValueError(f"out of range (at most {INT64_MAX})" if value > 0 else
+                             f"out of range (at least {INT64_MIN})")
         return value
     return check
 
@@ -89,6 +94,7 @@ def _text(value: Any) -> str:
 def _object(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError("must be an object")
+    check_json(value, "")  # stored now, sent with every turn: refuse what could never be encoded
     return value
 
 
@@ -148,6 +154,9 @@ def parse_generation_config(value: object) -> dict[str, Any]:
             raise ConfigError(f"generation_config.{name}", f"given twice (as {snake} and as {camel})")
         try:
             out[camel] = check(item)
+        except LimitError as exc:
+            where = exc.field if exc.field.startswith("[") else f".{exc.field}"
+            raise ConfigError(f"generation_config.{name}{where}", exc.message) from None
         except ValueError as exc:
             raise ConfigError(f"generation_config.{name}", str(exc)) from None
     return out

@@ -154,6 +154,8 @@ def _check_contents(body: dict[str, Any]) -> errors.ErrorReply | None:
     if not isinstance(contents, list):
         return errors.invalid_json("Invalid value at 'contents'.")
     for i, content in enumerate(contents):
+        if not isinstance(content, dict):  # Google: "Invalid value at 'contents[0]' (...Content)"
+            return errors.invalid_json(f"Invalid value at 'contents[{i}]'.")
         if content.get("role") not in VALID_ROLES:
             return errors.simple(400, "INVALID_ARGUMENT", "Please use a valid role: user, model.")
         parts = get(content, "parts")
@@ -166,6 +168,8 @@ def _check_contents(body: dict[str, Any]) -> errors.ErrorReply | None:
                 f"* GenerateContentRequest.contents[{i}].parts: contents.parts must not be empty.\n",
             )
         for j, part in enumerate(parts):
+            if not isinstance(part, dict):
+                return errors.invalid_json(f"Invalid value at 'contents[{i}].parts[{j}]'.")
             if not any(name in part for name in PART_DATA_FIELDS):
                 return errors.simple(
                     400,
@@ -213,11 +217,32 @@ def _check_gemini3_signatures(model: str, body: dict[str, Any]) -> errors.ErrorR
     return None
 
 
+_OBJECT_FIELDS = ("generationConfig", "systemInstruction", "toolConfig")
+_LIST_FIELDS = ("tools", "safetySettings")
+
+
+def _check_types(body: dict[str, Any]) -> errors.ErrorReply | None:
+    """A message field of the wrong JSON type: Google's "Invalid value at 'generation_config'" 400."""
+    for name in _OBJECT_FIELDS:
+        value = get(body, name)
+        if value is not None and not isinstance(value, dict):
+            return errors.invalid_json(f"Invalid value at '{snake(name)}'.")
+    for name in _LIST_FIELDS:
+        value = get(body, name)
+        if value is not None and not (isinstance(value, list) and all(isinstance(v, dict) for v in value)):
+            return errors.invalid_json(f"Invalid value at '{snake(name)}'.")
+    thinking = get(get(body, "generationConfig"), "thinkingConfig")
+    if thinking is not None and not isinstance(thinking, dict):
+        return errors.invalid_json("Invalid value at 'generation_config.thinking_config'.")
+    return None
+
+
 def validate_generate(model: str, body: Any) -> errors.ErrorReply | None:
     """All checks for generateContent/streamGenerateContent, first failure wins."""
     if not isinstance(body, dict):
         return not_an_object()
-    for check in (_check_unknown_names, _check_signatures_are_base64, _check_contents, _check_thinking):
+    for check in (_check_types, _check_unknown_names, _check_signatures_are_base64, _check_contents,
+                  _check_thinking):
         found = check(body)
         if found:
             return found
@@ -228,6 +253,13 @@ def validate_count_tokens(body: Any) -> errors.ErrorReply | None:
     """countTokens takes ``contents`` or a whole ``generateContentRequest``."""
     if not isinstance(body, dict):
         return not_an_object()
+    contents = get(body, "contents")
+    if contents is not None and not isinstance(contents, (list, dict)):
+        return errors.invalid_json("Invalid value at 'contents'.")
+    for i, content in enumerate(contents if isinstance(contents, list) else [contents] if contents else []):
+        parts = get(content, "parts") if isinstance(content, dict) else None
+        if not isinstance(content, dict) or (parts is not None and not isinstance(parts, list)):
+            return errors.invalid_json(f"Invalid value at 'contents[{i}]'.")
     return _unknown(body, COUNT_TOKENS_FIELDS, None)
 
 

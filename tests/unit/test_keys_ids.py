@@ -48,8 +48,9 @@ def test_stable_across_processes() -> None:
 
 
 def test_scrub_replaces_google_keys_and_pool_keys() -> None:
-    text = f"Consumer 'api_key:{KEY}' has been suspended; also sk-local-secret-123"
+    text = f"API key {KEY} not valid; also sk-local-secret-123; Consumer 'api_key:{KEY}' suspended"
     cleaned = scrub(text, ["sk-local-secret-123"])
     assert KEY not in cleaned and "sk-local-secret-123" not in cleaned
     assert key_id(KEY) in cleaned and key_id("sk-local-secret-123") in cleaned
+    assert "Consumer 'api_key:[redacted]' suspended" in cleaned  # one rule set: app/gemini/scrub.py
     assert scrub("nothing here") == "nothing here"

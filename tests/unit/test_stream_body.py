@@ -96,3 +96,17 @@ def test_the_bench_stream_switch_lives_in_bench_and_rejects_unknown_values() -> 
     with pytest.raises(ValueError, match="BENCH_STREAM_IMPL"):
         variant.install("fastest")
     assert not hasattr(responses, "STREAM_IMPL")
+
+
+async def test_a_crash_after_the_commit_leaves_the_stream_unfinished_and_logs_no_text(caplog) -> None:
+    secret = "user-message-" + "x" * 3
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"data: 1\n\n"
+        raise ValueError(secret)
+
+    client = Client()
+    await StreamBody(body(), media_type="text/event-stream", keepalive=None)({}, client.receive, client.send)
+    assert client.bodies() == [b"data: 1\n\n"]          # no clean end: the server drops the connection
+    assert all(m.get("more_body", True) for m in client.sent if m["type"] == "http.response.body")
+    assert "stream failed after the commit: ValueError" in caplog.text and secret not in caplog.text

@@ -20,7 +20,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.protocols.openai_chat.errors import RequestError
+from app.protocols.openai_chat.errors import RequestError, bounded_int
 from app.protocols.openai_chat.families import bare_model
 from app.protocols.openai_chat.generation import generation_config, google_extras
 from app.protocols.openai_chat.messages import translate_messages
@@ -98,7 +98,7 @@ def _n(payload: Mapping[str, Any]) -> int:
         return 1
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise RequestError("n must be an integer >= 1", "n")
-    return value
+    return bounded_int(value, "n")
 
 
 def parse_chat_request(payload: Any, *, search_models: Collection[str] = (), code_execution: bool = False,

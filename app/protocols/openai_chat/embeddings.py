@@ -20,7 +20,7 @@ from array import array
 from collections.abc import Mapping
 from typing import Any
 
-from app.protocols.openai_chat.errors import RequestError
+from app.protocols.openai_chat.errors import RequestError, bounded_int
 from app.protocols.openai_chat.families import bare_model
 
 __all__ = ["MAX_BATCH", "embeddings_from_gemini", "estimate_tokens", "merge_batches",
@@ -82,6 +82,8 @@ def parse_embeddings_request(payload: Any) -> tuple[str, dict[str, Any], str, st
     if dimensions is not None and (isinstance(dimensions, bool) or not isinstance(dimensions, int)
                                    or dimensions < 1):
         raise RequestError("dimensions must be a positive integer", "dimensions")
+    if dimensions is not None:
+        bounded_int(dimensions, "dimensions")
     task = _task_type(payload)
     name = f"models/{model}"
     requests = []

@@ -8,14 +8,17 @@ SERVICE_DISABLED, CONSUMER_SUSPENDED): everything that leaves through this modul
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from app.errors import GatewayError, InvalidRequest, PoolQuotaExhausted, RequestRejected, UpstreamError
 from app.gemini.errors import StreamBroke, parse_error
+from app.gemini.limits import LimitError, check_int, check_json
+from app.gemini.scrub import scrub
 
 __all__ = [
     "RequestError",
+    "bounded",
+    "bounded_int",
     "render_error",
     "UpstreamStreamError",
     "gemini_error_to_openai",
@@ -42,6 +45,23 @@ class RequestError(InvalidRequest):
         return self.status, openai_error_body(self.message, "invalid_request_error", self.param, self.code)
 
 
+def bounded(value: Any, param: str) -> Any:
+    """``value`` (forwarded to Gemini as is) once within the depth and int64 bounds, else a RequestError
+    naming the place; see :mod:`app.gemini.limits`."""
+    try:
+        check_json(value, param)
+    except LimitError as exc:
+        raise RequestError(str(exc), exc.field) from None
+    return value
+
+
+def bounded_int(value: int, param: str) -> int:
+    try:
+        return check_int(value, param)
+    except LimitError as exc:
+        raise RequestError(str(exc), exc.field) from None
+
+
 #: A committed stream that broke; the wire's own exception (kept under this name for the translators).
 UpstreamStreamError = StreamBroke
 
@@ -50,22 +70,6 @@ def openai_error_body(message: str, type_: str, param: str | None = None,
                       code: str | int | None = None) -> dict[str, Any]:
     """OpenAI's error envelope; all four keys are always present (clients index them without ``get``)."""
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
-
-
-# An API key as Google issues it, a ``key=`` query parameter (URLs in messages), and project numbers as they
-# appear in SERVICE_DISABLED / billing messages ("project 123456789012", "projects/123456789012").
-_KEY_RE = re.compile(r"AIza[0-9A-Za-z_\-]{35}")
-_KEY_PARAM_RE = re.compile(r"([?&;]key=)[^&\s\"'<>]+", re.IGNORECASE)
-_PROJECT_RE = re.compile(r"(projects?[/ :=]+)(\d{6,})", re.IGNORECASE)
-_CONSUMER_RE = re.compile(r"(api_key:|project_number:)[^\s'\"]+", re.IGNORECASE)
-
-
-def scrub(text: str) -> str:
-    """Remove API keys, ``key=`` URL parameters and project numbers from an upstream message."""
-    text = _KEY_RE.sub("[redacted-key]", text)
-    text = _KEY_PARAM_RE.sub(r"\1[redacted]", text)
-    text = _CONSUMER_RE.sub(r"\1[redacted]", text)
-    return _PROJECT_RE.sub(r"\1[redacted]", text)
 
 
 _REASON_PHRASES = {

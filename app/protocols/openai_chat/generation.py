@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from app.protocols.openai_chat.errors import RequestError
+from app.protocols.openai_chat.errors import RequestError, bounded, bounded_int
 from app.protocols.openai_chat.families import is_gemini3, is_gemini25, is_pro
 
 __all__ = ["SKIP_LEVELS", "generation_config", "google_extras", "thinking_for_effort"]
@@ -75,7 +75,7 @@ def _integer(payload: Mapping[str, Any], key: str, low: int, param: str | None =
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise RequestError(f"{param or key} must be an integer >= {low}", param or key)
-    return value
+    return bounded_int(value, param or key)
 
 
 def _stop(value: Any) -> list[str] | None:
@@ -112,7 +112,7 @@ def _response_format(value: Any, config: dict[str, Any]) -> None:
             if not isinstance(schema, Mapping):
                 raise RequestError("response_format.json_schema.schema must be a JSON Schema object",
                                    "response_format.json_schema.schema")
-            config["responseJsonSchema"] = dict(schema)
+            config["responseJsonSchema"] = bounded(dict(schema), "response_format.json_schema.schema")
         return
     raise RequestError(f"unsupported response_format type {kind!r}: use text, json_object or json_schema",
                        "response_format.type")
@@ -225,7 +225,7 @@ def google_extras(payload: Mapping[str, Any], model: str, config: dict[str, Any]
                 if isinstance(budget, bool) or not isinstance(budget, int) or budget < -1:
                     raise RequestError("thinking_budget must be an integer >= -1 (-1 = dynamic)",
                                        f"{where}.thinking_budget")
-                thinking["thinkingBudget"] = budget
+                thinking["thinkingBudget"] = bounded_int(budget, f"{where}.thinking_budget")
             if level is not None:
                 if not isinstance(level, str) or level.lower() not in SKIP_LEVELS:
                     raise RequestError("thinking_level must be one of minimal, low, medium, high",
@@ -240,7 +240,7 @@ def google_extras(payload: Mapping[str, Any], model: str, config: dict[str, Any]
             if not isinstance(safety, list) or not all(isinstance(s, Mapping) for s in safety):
                 raise RequestError("safety_settings must be an array of {category, threshold} objects",
                                    f"{prefix}.safety_settings")
-            body["safetySettings"] = [dict(s) for s in safety]
+            body["safetySettings"] = bounded([dict(s) for s in safety], f"{prefix}.safety_settings")
         cached = _first(block, "cached_content", "cachedContent")
         if cached is not None:
             if not isinstance(cached, str) or not cached:

@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from app.protocols.openai_chat.errors import RequestError
+from app.protocols.openai_chat.errors import RequestError, bounded
 from app.protocols.openai_chat.families import is_gemini3
 from app.protocols.openai_chat.ids import is_minted
 from app.protocols.openai_chat.parts import content_parts, text_of
@@ -68,7 +68,7 @@ def _arguments(raw: Any, param: str) -> dict[str, Any]:
     if raw is None or raw == "":
         return {}
     if isinstance(raw, Mapping):
-        return dict(raw)
+        return bounded(dict(raw), param)
     if not isinstance(raw, str):
         raise RequestError("function.arguments must be a JSON string", param)
     try:
@@ -79,10 +79,10 @@ def _arguments(raw: Any, param: str) -> dict[str, Any]:
         return {}
     if not isinstance(args, dict):
         raise RequestError("function.arguments must encode a JSON object", param)
-    return args
+    return bounded(args, param)
 
 
-def _tool_response(text: str) -> dict[str, Any]:
+def _tool_response(text: str, param: str) -> dict[str, Any]:
     """A function result as Gemini's ``response`` object: JSON objects as-is, anything else wrapped."""
     stripped = text.lstrip()
     if stripped.startswith("{"):
@@ -91,7 +91,7 @@ def _tool_response(text: str) -> dict[str, Any]:
         except orjson.JSONDecodeError:
             value = None
         if isinstance(value, dict):
-            return value
+            return bounded(value, param)
     return {"content": text}
 
 
@@ -182,7 +182,7 @@ def _tool_result(builder: _Builder, message: Mapping[str, Any], where: str, role
             raise RequestError("function messages need the function name", f"{where}.name")
         name = legacy_name
         forward = None
-    response: dict[str, Any] = {"name": name, "response": _tool_response(text)}
+    response: dict[str, Any] = {"name": name, "response": _tool_response(text, f"{where}.content")}
     if forward:
         response["id"] = forward
     builder.add("user", [{"functionResponse": response}])

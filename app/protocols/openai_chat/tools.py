@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from app.protocols.openai_chat.errors import RequestError
+from app.protocols.openai_chat.errors import RequestError, bounded
 
 __all__ = ["NATIVE_TOOL_KEYS", "function_declarations", "tool_config"]
 
@@ -42,8 +42,8 @@ def _declaration(function: Any, param: str) -> dict[str, Any]:
         if not isinstance(parameters, Mapping):
             raise RequestError("function.parameters must be a JSON Schema object", f"{param}.parameters")
         if parameters:
-            declaration["parametersJsonSchema"] = {k: v for k, v in parameters.items()
-                                                   if k not in _SCHEMA_DROP}
+            declaration["parametersJsonSchema"] = bounded(
+                {k: v for k, v in parameters.items() if k not in _SCHEMA_DROP}, f"{param}.parameters")
     return declaration
 
 
@@ -66,7 +66,12 @@ def function_declarations(payload: Mapping[str, Any]) -> tuple[list[dict[str, An
             if kind is None:
                 keys = [k for k in tool if k in NATIVE_TOOL_KEYS]
                 if len(keys) == 1 and len(tool) == 1:
-                    native.append({NATIVE_TOOL_KEYS[keys[0]]: dict(tool[keys[0]] or {})})
+                    value = tool[keys[0]]
+                    if value is not None and not isinstance(value, Mapping):
+                        raise RequestError(f"{keys[0]} must be an object (its options, often {{}})",
+                                           f"{where}.{keys[0]}")
+                    options = bounded(dict(value or {}), f"{where}.{keys[0]}")
+                    native.append({NATIVE_TOOL_KEYS[keys[0]]: options})
                     continue
             raise RequestError(f"unsupported tool type {kind!r}: only 'function' tools (or native Gemini "
                                "googleSearch/codeExecution/urlContext objects) are supported",
