@@ -24,16 +24,20 @@ from app.observability.logs import setup_logging
 from app.observability.metrics import Metrics, RequestMetrics
 from app.observability.pipeline import build_event_sink
 from app.routes import openai as openai_routes
+from app.routes import responses_api
 from app.routes import admin as admin_routes
 from app.routes import native as native_routes
 from app.routes import ops as ops_routes
 from app.routes import sessions as session_routes
 from app.security import TokenGuard
 from app.services.chat import ChatService
+from app.services.completions import CompletionsService
 from app.services.embeddings import EmbeddingsService
 from app.services.models import ModelCatalog
 from app.services.native import NativeService
 from app.services.prober import KeyProber
+from app.services.response_store import ResponseStore, build_response_store
+from app.services.responses import ResponsesService
 from app.services.sessions import build_sessions
 from app.services.signatures import SignatureCache
 from app.upstream import GeminiClient
@@ -104,6 +108,13 @@ class Gateway:
                                 signatures=self.signatures, events=self.events,
                                 image_max_bytes=settings.image_fetch_max_bytes,
                                 image_timeout=settings.image_fetch_timeout)
+        self.response_store: ResponseStore = build_response_store(
+            settings.redis_url, ttl=settings.responses_ttl, max_count=settings.responses_max_count,
+            max_bytes=settings.responses_max_bytes)
+        self.responses = ResponsesService(self.client, store=self.response_store, signatures=self.signatures,
+                                          events=self.events, image_max_bytes=settings.image_fetch_max_bytes,
+                                          image_timeout=settings.image_fetch_timeout)
+        self.completions = CompletionsService(self.client)
         self.embeddings = EmbeddingsService(self.client)
         self.native = NativeService(self.client, self.events)
         self.sessions = build_sessions(self)
@@ -142,6 +153,7 @@ class Gateway:
         await self.events.stop()  # flushes analytics within its own time bound
         await self.client.close()
         await self.store.close()
+        await self.response_store.close()
 
     def health_extras(self) -> dict[str, Any]:
         return {"analytics": self.events.stats(), "prober": self.prober.stats()}
@@ -164,7 +176,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await gw.stop()
 
-    routes = hot_first([*openai_routes.routes("/v1"), *openai_routes.routes("/hf/v1"), *native_routes.routes(),
+    routes = hot_first([*openai_routes.routes("/v1"), *openai_routes.routes("/hf/v1"),
+                        *responses_api.routes("/v1"), *responses_api.routes("/hf/v1"), *native_routes.routes(),
                         *ops_routes.routes(), *admin_routes.routes(), *session_routes.routes()])
     middleware = [
         Middleware(RequestMetrics, metrics=gw.metrics),

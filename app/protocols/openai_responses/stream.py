@@ -22,7 +22,7 @@ from app.protocols.openai_responses.carrier import TEXT_KEY, encode_signatures
 from app.protocols.openai_responses.ids import new_id
 from app.protocols.openai_responses.output import Ending, call_item, citations, ending, usage_from_gemini
 
-__all__ = ["ResponseStream", "sse"]
+__all__ = ["ResponseStream", "sse", "whole_items"]
 
 NO_FINISH = "the upstream stream ended without a finish reason"
 
@@ -270,3 +270,14 @@ class ResponseStream:
     @property
     def text(self) -> str:
         return "".join(self.text_parts)
+
+
+def whole_items(base: dict[str, Any], items: list[dict[str, Any]], usage: dict[str, Any]) -> list[dict[str, Any]]:
+    """A complete stream for items known in advance (a compaction): added/done per item, then completed."""
+    stream = ResponseStream(base, {})
+    events = stream.start()
+    for item in items:
+        events += stream._open_item(item)
+        events += stream._close()
+    stream.response.update(status="completed", output=stream._output, usage=usage)
+    return events + [stream._ev("response.completed", response=stream.response)]
