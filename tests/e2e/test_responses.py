@@ -143,7 +143,7 @@ def test_compact_and_expand(gateway, fake):
     kinds = [item.type for item in compacted.output]
     assert kinds == ["message", "message", "compaction"]
     assert generate_calls(fake)[-1]["body"]["contents"][-1]["parts"][0]["text"].startswith("You are compacting")
-    follow = api.responses.create(model=FLASH, input=[*[i.model_dump(exclude_none=True) for i in compacted.output],
+    follow = api.responses.create(model=FLASH, input=[*[i.model_dump(exclude_none=True, warnings=False) for i in compacted.output],
                                                       {"role": "user", "content": "go on"}])
     assert follow.status == "completed"
     sent = generate_calls(fake)[-1]["body"]["contents"]
