@@ -63,6 +63,27 @@ def test_function_tool_round_trip(gateway, fake):
     assert sent[2]["parts"][0]["functionResponse"]["name"] == "get_weather"
 
 
+def test_custom_and_shell_tools_answer_in_their_own_items(gateway, fake):
+    def create(**body):
+        resp = requests.post(gateway.v1 + "/responses", headers=gateway.headers(), timeout=20,
+                             json={"model": FLASH, "store": False, **body})
+        assert resp.status_code == 200, resp.text
+        return resp.json()
+
+    patch = {"type": "custom", "name": "apply_patch", "description": "apply a patch",
+             "format": {"type": "grammar", "syntax": "lark", "definition": "start: /.+/"}}
+    first = create(input="fix the bug", tools=[patch])
+    call = first["output"][-1]
+    assert call["type"] == "custom_tool_call" and call["name"] == "apply_patch" and call["input"] == "x"
+    second = create(tools=[patch], input=["fix the bug", call,
+                                          {"type": "custom_tool_call_output", "call_id": call["call_id"],
+                                           "output": "applied"}])
+    assert second["output"][-1]["content"][0]["text"] == 'tool result: {"output":"applied"}'
+    shell = create(input="list files", tools=[{"type": "local_shell"}])["output"][-1]
+    assert shell["type"] == "local_shell_call" and shell["action"]["type"] == "exec"
+    assert isinstance(shell["action"]["command"], list)
+
+
 class Capital(BaseModel):
     country: str
     capital: str
@@ -180,6 +201,22 @@ def test_midstream_failure_ends_with_response_failed(fake):
     assert kinds[:2] == ["response.created", "response.in_progress"]
     assert kinds[-2:] == ["error", "response.failed"] and "response.completed" not in kinds
     assert events[-1]["response"]["status"] == "failed" and events[-1]["response"]["error"]["message"]
+
+
+def test_pool_errors_keep_the_chat_rules(fake):
+    from tests.support.gateway import start_gateway
+
+    body = {"model": FLASH, "input": "hi"}
+    with start_gateway(fake.base_url, api_keys=["rpm-r1", "rpm-r2"], max_wait=0) as gw:
+        resp = requests.post(gw.v1 + "/responses", headers=gw.headers(), json=body, timeout=20)
+        assert resp.status_code == 429 and int(resp.headers["retry-after"]) >= 1
+        assert resp.json()["error"]["type"] == "rate_limit_error"
+        streamed = requests.post(gw.v1 + "/responses", headers=gw.headers(), json={**body, "stream": True},
+                                 timeout=20)
+        assert streamed.status_code == 429 and streamed.headers["content-type"].startswith("application/json")
+    with start_gateway(fake.base_url, api_keys=["invalid-r3"]) as gw:
+        resp = requests.post(gw.v1 + "/responses", headers=gw.headers(), json=body, timeout=20)
+        assert resp.status_code == 503 and "disabled" in resp.json()["error"]["message"]
 
 
 # ---------------------------------------------------------------------------------------------- Agents SDK
