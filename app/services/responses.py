@@ -25,7 +25,7 @@ from app.protocols.openai_chat.errors import RequestError, UpstreamStreamError, 
 from app.protocols.openai_responses.compaction import compacted_response, compaction_item, summary_body, summary_text
 from app.protocols.openai_responses.content import image_urls
 from app.protocols.openai_responses.ids import new_id
-from app.protocols.openai_responses.items import call_ids
+from app.protocols.openai_responses.items import call_ids, is_reference
 from app.protocols.openai_responses.output import usage_from_gemini
 from app.protocols.openai_responses.request import ResponsesRequest, parse_responses_request
 from app.protocols.openai_responses.response import envelope, response_from_gemini
@@ -41,6 +41,7 @@ __all__ = ["ResponsesService"]
 log = logging.getLogger("gateway.responses")
 
 OK = Outcome(OutcomeKind.OK, 200)
+_ITEM = "item:"  # store key prefix of output items kept for item_reference
 
 
 def _not_found(response_id: str) -> JsonReply:
@@ -65,16 +66,22 @@ class ResponsesService:
 
     # -- state ---------------------------------------------------------------------------------------------
 
+    async def _record(self, response_id: str) -> dict[str, Any] | None:
+        """A stored response's record; item records (``item:`` keys) are never answered as responses."""
+        if ":" in response_id:
+            return None
+        return await self._store.get(response_id)
+
     async def retrieve(self, response_id: str) -> Reply:
         try:
-            record = await self._store.get(response_id)
+            record = await self._record(response_id)
         except StoreUnavailable as exc:
             return _store_down(exc)
         return JsonReply.of(record["response"]) if record else _not_found(response_id)
 
     async def delete(self, response_id: str) -> Reply:
         try:
-            deleted = await self._store.delete(response_id)
+            deleted = ":" not in response_id and await self._store.delete(response_id)
         except StoreUnavailable as exc:
             return _store_down(exc)
         if not deleted:
@@ -87,22 +94,40 @@ class ResponsesService:
             return []
         if not isinstance(previous, str) or not previous:
             raise RequestError("previous_response_id must be a non-empty string", "previous_response_id")
-        record = await self._store.get(previous)
+        record = await self._record(previous)
         if record is None:
             raise RequestError(f"Previous response with id '{previous}' not found (it was never stored, was "
                                "deleted or expired).", "previous_response_id", "previous_response_not_found")
         return [*record["history"], *record["response"]["output"]]
 
     async def _save(self, req: ResponsesRequest, history: list[Any], response: dict[str, Any]) -> None:
+        """Keep the response (for previous_response_id, GET) and each output item (for item_reference)."""
         if not req.store or response.get("status") == "failed":
             return
         try:
             await self._store.put(response["id"], {"response": response, "history": [*history, *req.input_items]})
+            for item in response.get("output") or []:
+                if isinstance(item.get("id"), str):
+                    await self._store.put(_ITEM + item["id"], {"item": item})
         except StoreUnavailable:
             pass  # logged by the store; the answer still goes out
 
+    async def _resolve_references(self, payload: Any) -> Any:
+        """The payload with every stored ``item_reference`` replaced by its item (unknown ones are left for the
+        translator, which names them)."""
+        items = payload.get("input") if isinstance(payload, dict) else None
+        if not isinstance(items, list) or not any(is_reference(i) for i in items):
+            return payload
+        resolved: list[Any] = []
+        for item in items:
+            record = await self._store.get(_ITEM + item["id"]) if is_reference(item) else None
+            resolved.append(record["item"] if record else
+                            ({"type": "item_reference", **item} if is_reference(item) else item))
+        return {**payload, "input": resolved}
+
     async def _prepare(self, payload: Any) -> tuple[ResponsesRequest, list[Any]]:
         history = await self._history(payload)
+        payload = await self._resolve_references(payload)
         items = payload.get("input") if isinstance(payload, dict) else None
         everything = [*history, *(items if isinstance(items, list) else [])]
         fetched = None

@@ -129,6 +129,25 @@ def test_previous_response_id_get_and_delete(gateway, fake):
     assert caught.value.body["param"] == "previous_response_id"
 
 
+def test_item_reference_resolves_stored_items(gateway, fake):
+    api = client(gateway)
+    first = api.responses.create(model=GEMINI3, input="weather in Rome?", tools=[WEATHER])
+    reasoning, call = first.output
+    second = api.responses.create(model=GEMINI3, tools=[WEATHER], input=[
+        {"role": "user", "content": "weather in Rome?"}, {"type": "item_reference", "id": reasoning.id},
+        {"type": "item_reference", "id": call.id},
+        {"type": "function_call_output", "call_id": call.call_id, "output": "rainy"}])
+    assert second.output_text.startswith("tool result:")
+    replayed = generate_calls(fake)[-1]["body"]["contents"][1]["parts"][0]
+    assert replayed["functionCall"]["name"] == "get_weather"
+    assert replayed["thoughtSignature"].startswith("ZmFrZS10aG91Z2h0")
+    with pytest.raises(openai.BadRequestError) as caught:
+        api.responses.create(model=FLASH, input=[{"type": "item_reference", "id": "rs_unknown"}])
+    assert caught.value.body["param"] == "input[0].id"
+    with pytest.raises(openai.NotFoundError):
+        api.responses.retrieve("item:" + call.id)
+
+
 def test_store_false_keeps_nothing(gateway, fake):
     api = client(gateway)
     resp = api.responses.create(model=FLASH, input="forget me", store=False)

@@ -22,7 +22,7 @@ from app.protocols.openai_chat.messages import SKIP_SIGNATURE, forwardable_id
 from app.protocols.openai_responses.carrier import TEXT_KEY, decode_compaction, decode_signatures
 from app.protocols.openai_responses.content import Fetched, content_parts
 
-__all__ = ["Translated", "call_ids", "translate_items"]
+__all__ = ["Translated", "call_ids", "is_reference", "translate_items"]
 
 _HOSTED_RECORDS = frozenset({"web_search_call", "file_search_call", "code_interpreter_call",
                              "image_generation_call", "mcp_list_tools", "mcp_call", "tool_search_call"})
@@ -161,7 +161,8 @@ def _item(state: _State, item: Mapping[str, Any], where: str, fetched: Fetched |
     elif kind in _HOSTED_RECORDS:
         return
     elif kind == "item_reference":
-        raise RequestError("item_reference is not supported: send the item itself", f"{where}.type")
+        raise RequestError(f"item {item.get('id')!r} is not stored (store: false, expired, or never made here)",
+                           f"{where}.id")
     else:
         raise RequestError(f"unsupported input item type {kind!r}", f"{where}.type")
 
@@ -202,6 +203,12 @@ def _skip_missing_signatures(contents: list[dict[str, Any]]) -> None:
         calls = [p for p in content["parts"] if "functionCall" in p]
         if calls and not any("thoughtSignature" in p for p in calls):
             calls[0]["thoughtSignature"] = SKIP_SIGNATURE
+
+
+def is_reference(item: Any) -> bool:
+    """An ``item_reference`` (typed, or the bare ``{"id": ...}`` form) that the service resolves from the store."""
+    return isinstance(item, Mapping) and (item.get("type") == "item_reference" or (
+        "type" not in item and "role" not in item and isinstance(item.get("id"), str)))
 
 
 def call_ids(items: Any) -> list[str]:
