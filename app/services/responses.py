@@ -169,7 +169,7 @@ class ResponsesService:
             self._publish(req, None, started, reply.status, user_id, session_id, result.key_id, error="upstream error")
             return reply
         gemini = orjson.loads(result.body)
-        response, signatures = response_from_gemini(gemini, base=base, kinds=req.tools.kinds)
+        response, signatures = response_from_gemini(gemini, base=base, tools=req.tools)
         if signatures:
             await self._signatures.put_many(signatures)
         await self._save(req, history, response)
@@ -180,7 +180,7 @@ class ResponsesService:
     async def _relay(self, req: ResponsesRequest, history: list[Any], base: dict[str, Any], upstream: UpstreamStream,
                      started: float, user_id: str | None, session_id: str | None, size: int) -> AsyncIterator[bytes]:
         """Gemini SSE in, Responses SSE out; every ending reported to the pool and analytics exactly once."""
-        translator = ResponseStream(base, req.tools.kinds)
+        translator = ResponseStream(base, req.tools)
         decoder = SSEDecoder()
         outcome: Outcome | None = None
         error: str | None = None

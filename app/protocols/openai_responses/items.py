@@ -21,6 +21,7 @@ from app.protocols.openai_chat.errors import RequestError
 from app.protocols.openai_chat.messages import SKIP_SIGNATURE, forwardable_id
 from app.protocols.openai_responses.carrier import TEXT_KEY, decode_compaction, decode_signatures
 from app.protocols.openai_responses.content import Fetched, content_parts
+from app.protocols.openai_responses.tools import namespaced_name
 
 __all__ = ["Translated", "call_ids", "is_reference", "translate_items"]
 
@@ -130,16 +131,15 @@ def _item(state: _State, item: Mapping[str, Any], where: str, fetched: Fetched |
         _message(state, item, where, fetched)
     elif kind == "reasoning":
         state.pending = decode_signatures(item.get("encrypted_content"))
-    elif kind == "function_call":
+    elif kind in ("function_call", "custom_tool_call"):
         name = item.get("name")
         if not isinstance(name, str) or not name:
-            raise RequestError("function_call needs a name", f"{where}.name")
-        state.call(item.get("call_id"), name, _arguments(item.get("arguments"), where), where)
-    elif kind == "custom_tool_call":
-        name = item.get("name")
-        if not isinstance(name, str) or not name:
-            raise RequestError("custom_tool_call needs a name", f"{where}.name")
-        state.call(item.get("call_id"), name, {"input": str(item.get("input") or "")}, where)
+            raise RequestError(f"{kind} needs a name", f"{where}.name")
+        if isinstance(item.get("namespace"), str) and item["namespace"]:
+            name = namespaced_name(item["namespace"], name)
+        args = (_arguments(item.get("arguments"), where) if kind == "function_call"
+                else {"input": str(item.get("input") or "")})
+        state.call(item.get("call_id"), name, args, where)
     elif kind == "local_shell_call":
         action = item.get("action") if isinstance(item.get("action"), Mapping) else {}
         args = {k: action[k] for k in ("command", "working_directory", "timeout_ms") if action.get(k) is not None}

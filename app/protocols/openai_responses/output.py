@@ -18,6 +18,7 @@ import orjson
 
 from app.protocols.openai_chat.candidates import CONTENT_FILTER_REASONS, block_refusal, finish_refusal
 from app.protocols.openai_responses.ids import mint_tool_call_id, new_id
+from app.protocols.openai_responses.tools import ToolSet
 
 __all__ = ["Ending", "call_item", "citations", "ending", "usage_from_gemini", "zero_usage"]
 
@@ -47,17 +48,23 @@ def usage_from_gemini(meta: Any) -> dict[str, Any]:
             "total_tokens": total or prompt + output}
 
 
-def call_item(call: dict[str, Any], kind: str, used: set[str]) -> dict[str, Any]:
-    """The output item for one complete Gemini ``functionCall`` declared as a tool of ``kind``."""
+def call_item(call: dict[str, Any], tools: ToolSet, used: set[str]) -> dict[str, Any]:
+    """The output item for one complete Gemini ``functionCall``, shaped by the kind of tool it was declared as
+    (a member of a ``namespace`` tool gets its own name back plus ``namespace``)."""
     call_id = call.get("id")
     if not isinstance(call_id, str) or not call_id or call_id in used:
         call_id = mint_tool_call_id()
     used.add(call_id)
     name = str(call.get("name") or "")
+    kind = tools.kind(name)
+    extra: dict[str, Any] = {}
+    if name in tools.namespaced:
+        namespace, name = tools.namespaced[name]
+        extra["namespace"] = namespace
     args = call.get("args") if isinstance(call.get("args"), dict) else {}
     if kind == "custom":
         raw = args.get("input")
-        return {"type": "custom_tool_call", "id": new_id("ctc"), "call_id": call_id, "name": name,
+        return {"type": "custom_tool_call", "id": new_id("ctc"), "call_id": call_id, "name": name, **extra,
                 "input": raw if isinstance(raw, str) else orjson.dumps(args).decode(), "status": "completed"}
     if kind == "local_shell":
         command = args.get("command")
@@ -73,7 +80,7 @@ def call_item(call: dict[str, Any], kind: str, used: set[str]) -> dict[str, Any]
         return {"type": "shell_call", "id": new_id("sh"), "call_id": call_id, "status": "completed",
                 "action": {"commands": commands if isinstance(commands, list) else [str(commands or "")],
                            "timeout_ms": args.get("timeout_ms"), "max_output_length": None}}
-    return {"type": "function_call", "id": new_id("fc"), "call_id": call_id, "name": name,
+    return {"type": "function_call", "id": new_id("fc"), "call_id": call_id, "name": name, **extra,
             "arguments": orjson.dumps(args).decode(), "status": "completed"}
 
 

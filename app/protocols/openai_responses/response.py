@@ -8,6 +8,7 @@ from typing import Any
 from app.protocols.openai_chat.candidates import TextTail
 from app.protocols.openai_responses.carrier import TEXT_KEY, encode_signatures
 from app.protocols.openai_responses.ids import new_id
+from app.protocols.openai_responses.tools import ToolSet
 from app.protocols.openai_responses.output import Ending, call_item, citations, ending, usage_from_gemini
 
 __all__ = ["envelope", "response_from_gemini"]
@@ -34,7 +35,7 @@ def reasoning_item(summary: str, signatures: dict[str, str]) -> dict[str, Any]:
 
 
 def response_from_gemini(resp: Mapping[str, Any], *, base: dict[str, Any],
-                         kinds: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+                         tools: ToolSet) -> tuple[dict[str, Any], dict[str, str]]:
     """(the finished Response, {call_id: thought signature}) for one GenerateContentResponse."""
     candidates = resp.get("candidates") or []
     candidate = candidates[0] if candidates and isinstance(candidates[0], dict) else None
@@ -53,7 +54,7 @@ def response_from_gemini(resp: Mapping[str, Any], *, base: dict[str, Any],
             thoughts.append(str(part.get("text") or ""))
         elif "functionCall" in part and isinstance(part["functionCall"], dict):
             call = part["functionCall"]
-            item = call_item(call, kinds.get(str(call.get("name")), "function"), used)
+            item = call_item(call, tools, used)
             calls.append(item)
             if signature:
                 signatures[item["call_id"]] = signature

@@ -11,7 +11,6 @@ after the commit, ends with ``error`` + ``response.failed``, never with ``respon
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -20,6 +19,7 @@ from app.protocols.openai_chat.candidates import TextTail
 from app.protocols.openai_chat.errors import UpstreamStreamError
 from app.protocols.openai_responses.carrier import TEXT_KEY, encode_signatures
 from app.protocols.openai_responses.ids import new_id
+from app.protocols.openai_responses.tools import ToolSet
 from app.protocols.openai_responses.output import Ending, call_item, citations, ending, usage_from_gemini
 
 __all__ = ["ResponseStream", "sse", "whole_items"]
@@ -35,9 +35,9 @@ def sse(event: dict[str, Any]) -> bytes:
 class ResponseStream:
     """Stateful translator for one stream: :meth:`start`, :meth:`feed` every chunk, then :meth:`finish`."""
 
-    def __init__(self, base: dict[str, Any], kinds: Mapping[str, str], *, summaries: bool = True) -> None:
+    def __init__(self, base: dict[str, Any], tools: ToolSet, *, summaries: bool = True) -> None:
         self.response = dict(base)
-        self._kinds = kinds
+        self._tools = tools
         self._summaries = summaries
         self._seq = 0
         self._output: list[dict[str, Any]] = []
@@ -154,7 +154,7 @@ class ResponseStream:
 
     def _call(self, part: dict[str, Any]) -> list[dict[str, Any]]:
         call = part["functionCall"]
-        item = call_item(call, self._kinds.get(str(call.get("name")), "function"), self._used)
+        item = call_item(call, self._tools, self._used)
         signature = part.get("thoughtSignature")
         events: list[dict[str, Any]] = []
         if isinstance(signature, str) and signature:
@@ -274,7 +274,7 @@ class ResponseStream:
 
 def whole_items(base: dict[str, Any], items: list[dict[str, Any]], usage: dict[str, Any]) -> list[dict[str, Any]]:
     """A complete stream for items known in advance (a compaction): added/done per item, then completed."""
-    stream = ResponseStream(base, {})
+    stream = ResponseStream(base, ToolSet())
     events = stream.start()
     for item in items:
         events += stream._open_item(item)

@@ -17,7 +17,7 @@ from typing import Any
 from app.protocols.openai_chat.errors import RequestError
 from app.protocols.openai_chat.tools import NATIVE_TOOL_KEYS
 
-__all__ = ["ToolSet", "translate_tools"]
+__all__ = ["ToolSet", "namespaced_name", "tool_config", "translate_tools"]
 
 _SCHEMA_DROP = ("$schema",)
 _CUSTOM_PARAMS = {"type": "object", "properties": {"input": {"type": "string", "description":
@@ -41,6 +41,10 @@ class ToolSet:
     declarations: list[dict[str, Any]] = field(default_factory=list)
     native: list[dict[str, Any]] = field(default_factory=list)
     kinds: dict[str, str] = field(default_factory=dict)  # function name -> function|custom|local_shell|shell
+    namespaced: dict[str, tuple[str, str]] = field(default_factory=dict)  # Gemini name -> (namespace, name)
+
+    def kind(self, gemini_name: str) -> str:
+        return self.kinds.get(gemini_name, "function")
 
     def gemini_tools(self) -> list[dict[str, Any]]:
         tools: list[dict[str, Any]] = [{"functionDeclarations": self.declarations}] if self.declarations else []
@@ -74,6 +78,34 @@ def _custom_description(tool: Mapping[str, Any]) -> str:
     return text.strip()
 
 
+def namespaced_name(namespace: str, name: str) -> str:
+    """The one Gemini function name of a tool inside a ``namespace`` tool (Gemini has no namespaces)."""
+    return f"{namespace}__{name}"
+
+
+def _namespace(tools: ToolSet, tool: Mapping[str, Any], where: str) -> None:
+    """A ``namespace`` tool (Codex groups MCP and app tools this way): each member is declared flat."""
+    namespace = tool.get("name")
+    if not isinstance(namespace, str) or not namespace:
+        raise RequestError("a namespace tool needs a name", f"{where}.name")
+    members = tool.get("tools")
+    if not isinstance(members, list):
+        raise RequestError("a namespace tool needs a tools array", f"{where}.tools")
+    for j, member in enumerate(members):
+        at = f"{where}.tools[{j}]"
+        if not isinstance(member, Mapping) or member.get("type") not in ("function", "custom"):
+            raise RequestError("namespace members must be function or custom tools", f"{at}.type")
+        name = member.get("name")
+        if not isinstance(name, str) or not name:
+            raise RequestError("the tool needs a non-empty string name", f"{at}.name")
+        flat = namespaced_name(namespace, name)
+        if member["type"] == "custom":
+            _declare(tools, flat, "custom", _custom_description(member), _CUSTOM_PARAMS, at)
+        else:
+            _declare(tools, flat, "function", member.get("description"), member.get("parameters"), at)
+        tools.namespaced[flat] = (namespace, name)
+
+
 def translate_tools(value: Any) -> ToolSet:
     tools = ToolSet()
     if value is None:
@@ -94,6 +126,8 @@ def translate_tools(value: Any) -> ToolSet:
             _declare(tools, "local_shell", "local_shell", _SHELL_DOC, _LOCAL_SHELL_PARAMS, where)
         elif kind == "shell":
             _declare(tools, "shell", "shell", _SHELL_DOC, _SHELL_PARAMS, where)
+        elif kind == "namespace":
+            _namespace(tools, tool, where)
         elif kind in _HOSTED:
             native = _HOSTED[kind]
             if native not in native_seen:
@@ -107,7 +141,7 @@ def translate_tools(value: Any) -> ToolSet:
                 tools.native.append({native: dict(tool[key] or {})})
         else:
             raise RequestError(f"tool type {kind!r} has no Gemini counterpart on this gateway; supported: "
-                               "function, custom, local_shell, shell, web_search, code_interpreter",
+                               "function, custom, namespace, local_shell, shell, web_search, code_interpreter",
                                f"{where}.type")
     return tools
 

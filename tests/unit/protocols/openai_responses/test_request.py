@@ -134,3 +134,20 @@ def test_history_is_prepended_and_trigger_is_recorded():
     assert [c["role"] for c in req.body["contents"]] == ["user", "model", "user"]
     assert req.compaction_trigger
     assert len(req.input_items) == 2
+
+
+def test_namespace_tools_are_flattened_and_come_back_with_their_namespace():
+    from app.protocols.openai_responses.response import envelope, response_from_gemini
+
+    req = parse(tools=[{"type": "namespace", "name": "crm", "description": "CRM tools",
+                        "tools": [{"type": "function", "name": "find", "parameters": {"type": "object"}}]}],
+                input=[{"role": "user", "content": "x"},
+                       {"type": "function_call", "call_id": "c1", "namespace": "crm", "name": "find", "arguments": "{}"},
+                       {"type": "function_call_output", "call_id": "c1", "output": "none"}])
+    assert req.body["tools"][0]["functionDeclarations"][0]["name"] == "crm__find"
+    assert req.body["contents"][1]["parts"][0]["functionCall"]["name"] == "crm__find"
+    answer = {"candidates": [{"content": {"parts": [{"functionCall": {"name": "crm__find", "args": {}}}]},
+                              "finishReason": "STOP"}]}
+    response, _ = response_from_gemini(answer, base=envelope("resp_1", "m", 1, req.echo), tools=req.tools)
+    call = response["output"][-1]
+    assert (call["type"], call["name"], call["namespace"]) == ("function_call", "find", "crm")

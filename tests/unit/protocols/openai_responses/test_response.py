@@ -19,7 +19,7 @@ def answer(parts, finish="STOP", **extra):
 def build(resp, **fields):
     req = parse_responses_request({"model": "gemini-3-flash-preview", "input": "hi", **fields})
     return response_from_gemini(resp, base=envelope("resp_x", req.requested_model, 1, req.echo),
-                                kinds=req.tools.kinds)
+                                tools=req.tools)
 
 
 def test_text_response_has_every_field_a_real_one_has():

@@ -19,7 +19,7 @@ IGNORED = {"obfuscation"}
 
 def stream_for(**fields):
     req = parse_responses_request({"model": "gemini-3-flash-preview", "input": "hi", **fields})
-    return ResponseStream(envelope("resp_x", "gemini-3-flash-preview", 1, req.echo), req.tools.kinds)
+    return ResponseStream(envelope("resp_x", "gemini-3-flash-preview", 1, req.echo), req.tools)
 
 
 def chunk(parts, finish=None):
