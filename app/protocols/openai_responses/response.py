@@ -8,8 +8,8 @@ from typing import Any
 from app.protocols.openai_chat.candidates import TextTail
 from app.protocols.openai_responses.carrier import TEXT_KEY, encode_signatures
 from app.protocols.openai_responses.ids import new_id
-from app.protocols.openai_responses.tools import ToolSet
 from app.protocols.openai_responses.output import Ending, call_item, citations, ending, usage_from_gemini
+from app.protocols.openai_responses.tools import ToolSet
 
 __all__ = ["envelope", "response_from_gemini"]
 
