@@ -185,29 +185,29 @@ class ResponsesService:
         outcome: Outcome | None = None
         error: str | None = None
         try:
-            for event in translator.start():
-                yield sse(event)
-            try:
-                for out in self._events_for(decoder.feed(upstream.first), translator):
-                    yield out
+            head = b"".join(sse(event) for event in translator.start())
+            try:  # one write per upstream read: every event a Gemini chunk produced goes out together
+                first = head + self._events_for(decoder.feed(upstream.first), translator)
+                head = b""
+                yield first
                 async for raw in upstream.rest():
-                    for out in self._events_for(decoder.feed(raw), translator):
+                    if out := self._events_for(decoder.feed(raw), translator):
                         yield out
-                for out in self._events_for(decoder.flush(), translator):
-                    yield out
+                tail = self._events_for(decoder.flush(), translator)
                 closing = translator.finish()
                 outcome = OK
             except UpstreamStreamError as exc:
                 outcome = classify(exc.status, exc.body)
                 _, body = gemini_error_to_openai(exc.status, exc.body)
                 error = body["error"]["message"]
+                tail = b""
                 closing = translator.fail(str(body["error"]["code"] or "server_error"), error, body["error"]["type"])
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
                 outcome = Outcome(OutcomeKind.TRANSIENT, 0, reason=type(exc).__name__)
                 error = f"the upstream stream failed: {type(exc).__name__}"
+                tail = b""
                 closing = translator.fail("server_error", error)
-            for event in closing:
-                yield sse(event)
+            yield head + tail + b"".join(sse(event) for event in closing)
             await self._save(req, history, translator.response)
         finally:
             if outcome is None:  # the client went away: not the key's fault
@@ -221,7 +221,8 @@ class ResponsesService:
                           text=translator.text, error=error, stream=True, size=size + 2 * len(translator.text))
 
     @staticmethod
-    def _events_for(datas: list[bytes], translator: ResponseStream) -> list[bytes]:
+    def _events_for(datas: list[bytes], translator: ResponseStream) -> bytes:
+        """The SSE bytes of every event the decoded upstream events produce, joined for one write."""
         out: list[bytes] = []
         for data in datas:
             try:
@@ -231,7 +232,7 @@ class ResponsesService:
                                                           "message": "the upstream sent an unreadable event"}}
                                           ) from None
             out.extend(sse(e) for e in translator.feed(chunk))
-        return out
+        return b"".join(out)
 
     # -- compaction ----------------------------------------------------------------------------------------
 
