@@ -104,6 +104,12 @@ class Settings(BaseSettings):
     cors_allow_credentials: bool = False
     redis_url: str | None = None
 
+    # Responses API store (store: true, previous_response_id, GET/DELETE /v1/responses/{id}).
+    responses_ttl: float = Field(86400.0, gt=0, description="seconds a stored response stays retrievable")
+    responses_max_count: int = Field(10000, ge=1, description="stored responses kept in memory, oldest dropped")
+    responses_max_bytes: int = Field(64 * 1024 * 1024, ge=1024, description="bytes of stored responses in memory; "
+                                     "also the cap on one stored response in Redis")
+
     # Chat sessions.
     valid_users_file: str = "valid_users.txt"
     session_default_model: str = "gemini-2.5-flash"

@@ -17,11 +17,14 @@ from app.observability.metrics import Metrics
 from app.observability.pipeline import build_event_sink
 from app.security import TokenGuard
 from app.services.chat import ChatService
+from app.services.completions import CompletionsService
 from app.services.embeddings import EmbeddingsService
 from app.services.messages import MessagesService
 from app.services.models import ModelCatalog
 from app.services.native import NativeService
 from app.services.prober import KeyProber
+from app.services.response_store import ResponseStore, build_response_store
+from app.services.responses import ResponsesService
 from app.services.sessions import build_sessions
 from app.services.signatures import SignatureCache
 from app.upstream import GeminiClient, UpstreamConfig
@@ -55,6 +58,12 @@ class Gateway:
                                 signatures=self.signatures, events=self.events, fetcher=self.fetcher)
         self.messages = MessagesService(self.client, model_map=settings.anthropic_model_map,
                                         signatures=self.signatures, events=self.events, fetcher=self.fetcher)
+        self.response_store: ResponseStore = build_response_store(
+            settings.redis_url, ttl=settings.responses_ttl, max_count=settings.responses_max_count,
+            max_bytes=settings.responses_max_bytes)
+        self.responses = ResponsesService(self.client, store=self.response_store, signatures=self.signatures,
+                                          events=self.events, fetcher=self.fetcher)
+        self.completions = CompletionsService(self.client, self.events)
         self.embeddings = EmbeddingsService(self.client)
         self.native = NativeService(self.client, self.events)
         self.sessions = build_sessions(self)
@@ -107,6 +116,7 @@ class Gateway:
         if self.fetcher is not None:
             await self.fetcher.close()
         await self.store.close()
+        await self.response_store.close()
 
     def health_extras(self) -> dict[str, Any]:
         return {"analytics": self.events.stats(), "prober": self.prober.stats()}

@@ -27,6 +27,7 @@ from app.routes import admin as admin_routes
 from app.routes import anthropic as anthropic_routes
 from app.routes import native as native_routes
 from app.routes import openai as openai_routes
+from app.routes import responses_api
 from app.routes import ops as ops_routes
 from app.routes import sessions as session_routes
 
@@ -62,7 +63,8 @@ def surface_routes() -> list[BaseRoute]:
     """Every surface, hot mounts first (Starlette matches in order)."""
     native = native_routes.routes()
     return [
-        Mount("/v1", routes=[*openai_routes.routes(), *anthropic_routes.routes(), *native_routes.v1_routes(),
+        Mount("/v1", routes=[*openai_routes.routes(), *responses_api.routes(), *anthropic_routes.routes(),
+                             *native_routes.v1_routes(),
                              Mount("/messages", routes=[anthropic_routes.SURFACE.fallback()]),
                              openai_routes.SURFACE.fallback()]),
         Mount("/v1beta", routes=[*native, native_routes.SURFACE.fallback()]),

@@ -35,10 +35,16 @@ CHAT_STREAM_REQUEST = orjson.dumps({
     "messages": [{"role": "system", "content": "You are a chatbot."}, {"role": "user", "content": "Hello!"}],
 })
 
+#: The same conversation as an OpenAI Responses API request (instructions + one user input).
+RESPONSES_REQUEST = orjson.dumps({"model": MODEL, "instructions": "You are a chatbot.", "input": "Hello!"})
+RESPONSES_STREAM_REQUEST = orjson.dumps({"model": MODEL, "instructions": "You are a chatbot.", "input": "Hello!",
+                                         "stream": True})
+
 #: Paths on the three kinds of target (the relay and the direct call speak Gemini, the gateway both).
 GENERATE_PATH = f"/v1beta/models/{MODEL}:generateContent"
 STREAM_PATH = f"/v1beta/models/{MODEL}:streamGenerateContent?alt=sse"
 CHAT_PATH = "/v1/chat/completions"
+RESPONSES_PATH = "/v1/responses"
 
 
 def generate_body() -> bytes:
@@ -77,4 +83,6 @@ def expected_text(kind: str) -> bytes:
         "chat": b"chat.completion",
         "stream": b'"finishReason": "STOP"',
         "chat_stream": b"data: [DONE]",
+        "responses": b'"object":"response"',
+        "responses_stream": b"response.completed",
     }[kind]

@@ -62,6 +62,9 @@ def comparison_rows(results: dict[str, Any]) -> list[Row]:
     add("native c=64: requests/s", "nonstream", "native_c64", "rps", added=False)
     add("native c=64: server CPU per request (µs)", "nonstream", "native_c64", "cpu_us_per_req", added=True,
         digits=0)
+    add("responses c=64: requests/s", "nonstream", "responses_c64", "rps", added=False)
+    add("responses c=64: server CPU per request (µs)", "nonstream", "responses_c64", "cpu_us_per_req", added=True,
+        digits=0)
     add("chat stream x32: TTFT p50 (ms)", "streams", "chat_c32", "ttft_p50_ms", added=True)
     add("chat stream x32: TTFT p99 (ms)", "streams", "chat_c32", "ttft_p99_ms", added=True)
     add("chat stream x32: total p50 (ms)", "streams", "chat_c32", "total_p50_ms", added=True)
@@ -72,6 +75,9 @@ def comparison_rows(results: dict[str, Any]) -> list[Row]:
     add("native stream x32: TTFT p50 (ms)", "streams", "native_c32", "ttft_p50_ms", added=True)
     add("native stream x32: server CPU per stream (ms)", "streams", "native_c32", "cpu_ms_per_stream", added=True,
         digits=3)
+    add("responses stream x32: TTFT p50 (ms)", "streams", "responses_c32", "ttft_p50_ms", added=True)
+    add("responses stream x32: server CPU per stream (ms)", "streams", "responses_c32", "cpu_ms_per_stream",
+        added=True, digits=3)
     return rows
 
 

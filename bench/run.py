@@ -31,6 +31,9 @@ from bench.payloads import (
     CHAT_STREAM_REQUEST,
     GEMINI_REQUEST,
     GENERATE_PATH,
+    RESPONSES_PATH,
+    RESPONSES_REQUEST,
+    RESPONSES_STREAM_REQUEST,
     STREAM_PATH,
     TOKEN,
     StreamShape,
@@ -191,11 +194,13 @@ def phase_nonstream(group: Processes, work: Path, tools: dict[str, str | None], 
         "gemini": write_script(work / "wrk", "gemini", GEMINI_REQUEST, {}),
         "chat": write_script(work / "wrk", "chat", CHAT_REQUEST, AUTH),
         "native": write_script(work / "wrk", "native", GEMINI_REQUEST, NATIVE_AUTH),
+        "responses": write_script(work / "wrk", "responses", RESPONSES_REQUEST, AUTH),
     }
     smoke(upstream.url + GENERATE_PATH, GEMINI_REQUEST, {}, expected_text("generate"))
     smoke(relay.url + GENERATE_PATH, GEMINI_REQUEST, {}, expected_text("generate"))
     smoke(gateway.url + CHAT_PATH, CHAT_REQUEST, AUTH, expected_text("chat"))
     smoke(gateway.url + GENERATE_PATH, GEMINI_REQUEST, NATIVE_AUTH, expected_text("generate"))
+    smoke(gateway.url + RESPONSES_PATH, RESPONSES_REQUEST, AUTH, expected_text("responses"))
 
     # (scenario, target) -> what wrk hits; direct and relay speak Gemini, so for the native scenario they send
     # the very same request as for chat and their chat_c64 runs serve both.
@@ -205,6 +210,7 @@ def phase_nonstream(group: Processes, work: Path, tools: dict[str, str | None], 
         runs[(key, "relay")] = (relay, relay.url + GENERATE_PATH, scripts["gemini"], connections)
         runs[(key, "gateway")] = (gateway, gateway.url + CHAT_PATH, scripts["chat"], connections)
     runs[("native_c64", "gateway")] = (gateway, gateway.url + GENERATE_PATH, scripts["native"], 64)
+    runs[("responses_c64", "gateway")] = (gateway, gateway.url + RESPONSES_PATH, scripts["responses"], 64)
     samples = {run: WrkSample() for run in runs}
     for round_no in range(1, opts.rounds + 1):
         for (key, name), (proc, url, script, connections) in runs.items():
@@ -214,8 +220,9 @@ def phase_nonstream(group: Processes, work: Path, tools: dict[str, str | None], 
     out: dict[str, Any] = {"upstream": kind, "rounds": opts.rounds, "seconds_per_round": opts.seconds}
     for (key, name), sample in samples.items():
         out.setdefault(key, {})[name] = sample.entry()
-    out["native_c64"].update(direct=out["chat_c64"]["direct"], relay=out["chat_c64"]["relay"],
-                             note="direct and relay: the chat_c64 runs (identical requests)")
+    for key in ("native_c64", "responses_c64"):
+        out[key].update(direct=out["chat_c64"]["direct"], relay=out["chat_c64"]["relay"],
+                        note="direct and relay: the chat_c64 runs (identical upstream requests)")
     if opts.profile:
         _say("profiling the gateway: non-stream chat, concurrency 64")
         out["profile_chat_c64"] = _profiled(
@@ -252,9 +259,12 @@ def phase_streams(group: Processes, work: Path, opts: Options, pyspy: str | None
     lean = targets["lean"][0]
     targets["native"] = (lean, StreamRequest(lean.url + STREAM_PATH, GEMINI_REQUEST, {**JSON, **NATIVE_AUTH},
                                              b'"finishReason"'))
+    targets["responses"] = (lean, StreamRequest(lean.url + RESPONSES_PATH, RESPONSES_STREAM_REQUEST,
+                                                {**JSON, **AUTH}, b"response.completed"))
+    kinds = {b"[DONE]": "chat_stream", b"response.completed": "responses_stream"}
     for name, (_, req) in targets.items():
         smoke(req.url, req.body, {k: v for k, v in req.headers.items() if k != "Content-Type"},
-              expected_text("chat_stream" if req.done_marker == b"[DONE]" else "stream"))
+              expected_text(kinds.get(req.done_marker, "stream")))
     samples = {name: StreamSample() for name in targets}
     for round_no in range(1, opts.rounds + 1):
         for name, (proc, req) in targets.items():
@@ -270,6 +280,8 @@ def phase_streams(group: Processes, work: Path, opts: Options, pyspy: str | None
     }
     out["native_c32"] = {"direct": out["chat_c32"]["direct"], "relay": out["chat_c32"]["relay"],
                          "gateway": samples["native"].entry()}
+    out["responses_c32"] = {"direct": out["chat_c32"]["direct"], "relay": out["chat_c32"]["relay"],
+                            "gateway": samples["responses"].entry()}
     if opts.profile:
         _say("profiling the gateway: chat streams")
         chat = targets["lean"][1]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-Surface = Literal["openai", "native", "session", "anthropic"]
+Surface = Literal["openai", "native", "session", "anthropic", "responses"]
 
 
 @dataclass(slots=True)

@@ -68,11 +68,14 @@ class Translator(Protocol):
 class TranslatedStream:
     """The :class:`StreamAdapter` of every translating protocol: Gemini SSE decoded, each chunk through the
     protocol's translator, each event encoded. ``failed`` renders a failure after the commit; ``trailer`` is
-    what the protocol sends after a clean end (OpenAI's ``[DONE]``)."""
+    what the protocol sends after a clean end (OpenAI's ``[DONE]``), ``prelude`` what it sends first (the
+    Responses API's ``response.created``)."""
 
     def __init__(self, translator: Translator, encode: Callable[[Any], bytes],
-                 failed: Callable[[int, dict[str, Any]], bytes], *, keep: bool, trailer: bytes = b"") -> None:
+                 failed: Callable[[int, dict[str, Any]], bytes], *, keep: bool, trailer: bytes = b"",
+                 prelude: bytes = b"") -> None:
         self.translator = translator
+        self._prelude = prelude
         self._encode = encode
         self._failed = failed
         self._trailer = trailer
@@ -97,6 +100,9 @@ class TranslatedStream:
 
     def _events(self, events: list[bytes]) -> Iterator[bytes]:
         """A generator, so what one read translated before an error event is still sent before the error."""
+        if self._prelude:  # the protocol's opening events go out with the first upstream event
+            yield self._prelude
+            self._prelude = b""
         for data in events:
             try:
                 chunk = orjson.loads(data)
@@ -139,6 +145,18 @@ class CallRecord:
             size_hint=size or 2 * len(text) + 1024))
 
 
+def _drain(pieces: Iterable[bytes]) -> tuple[bytes, StreamBroke | None]:
+    """Everything one upstream read produced, joined for one write (one send per read, whatever the number of
+    events), and the failure that ended it, so what came before an error event still goes out first."""
+    out: list[bytes] = []
+    try:
+        for piece in pieces:
+            out.append(piece)
+    except StreamBroke as exc:
+        return b"".join(out), exc
+    return b"".join(out), None
+
+
 def _transport_failure(exc: BaseException) -> tuple[Outcome, dict[str, Any]]:
     name = type(exc).__name__
     body = {"error": {"code": 502, "message": f"the upstream stream failed: {name}", "status": "UNAVAILABLE"}}
@@ -152,14 +170,20 @@ async def relay(upstream: UpstreamStream, adapter: StreamAdapter, record: CallRe
     error: str | None = None
     try:
         try:
-            for out in adapter.feed(upstream.first):
+            out, broke = _drain(adapter.feed(upstream.first))
+            if out:
                 yield out
             async for raw in upstream.rest():
-                for out in adapter.feed(raw):
+                if broke is not None:
+                    break
+                out, broke = _drain(adapter.feed(raw))
+                if out:
                     yield out
+            if broke is not None:
+                raise broke
             tail, outcome = adapter.finish()
-            for out in tail:
-                yield out
+            if tail:
+                yield b"".join(tail)
         except StreamBroke as exc:
             outcome = classify(exc.status, exc.body)
             body = orjson.loads(upstream.scrub(orjson.dumps(exc.body)))  # Google may echo the calling key

@@ -19,7 +19,7 @@ import orjson
 from app.errors import GatewayError
 from app.observability.events import EventSink
 from app.protocols.openai_chat.chat import ChatRequest, media_urls, parse_chat_request, tool_call_ids
-from app.protocols.openai_chat.errors import RequestError, gemini_error_to_openai, openai_error_body, scrub
+from app.protocols.openai_chat.errors import RequestError, scrub, stream_failure
 from app.protocols.openai_chat.response import StreamTranslator, completion_from_gemini
 from app.protocols.openai_chat.sse import DONE, sse_event
 from app.net import SafeFetcher
@@ -30,14 +30,6 @@ from app.services.signatures import SignatureCache
 from app.upstream import GeminiClient, UpstreamStream
 
 log = logging.getLogger("gateway.chat")
-
-
-def stream_failure(status: int, body: dict[str, Any]) -> bytes:
-    """An OpenAI error event for a failure after the commit (Google-shaped ``body``)."""
-    if status == 502 and body.get("error", {}).get("status") == "UNAVAILABLE":
-        message = str(body["error"].get("message"))
-        return sse_event(openai_error_body(message, "api_error", None, "upstream_stream_error"))
-    return sse_event(gemini_error_to_openai(status, body)[1])
 
 
 class ChatService:

@@ -31,6 +31,7 @@ MAGIC_LONG = "[[long]]"
 MAGIC_NO_TOOLS = "[[no_tools]]"
 MAGIC_PARALLEL = "[[parallel]]"
 MAGIC_ECHO_REQUEST = "[[echo_request]]"
+_MAGIC_ARGS_RE = re.compile(r"\[\[args:(\{.*?\})\]\]")
 
 SAFETY_FIXTURE = "native/generate__finish-SAFETY-empty-content__gemini-1.5-flash__pydantic-ai.yaml"
 MAX_TOKENS_NO_PARTS_FIXTURE = (
@@ -350,10 +351,23 @@ def _function_calls(model: str, request: dict[str, Any], text_in: str) -> list[d
     for decl in chosen:
         params = get(decl, "parametersJsonSchema") or get(decl, "parameters")
         args = schema.instance(params, required_only=True) if isinstance(params, dict) else {}
+        args = scripted_args(text_in) or args
         parts.append({"functionCall": {"name": decl["name"], "args": args if isinstance(args, dict) else {}}})
     if is_gemini3(model) and parts:
         parts[0]["thoughtSignature"] = thought_signature(model, parts[0]["functionCall"]["name"])
     return parts
+
+
+def scripted_args(text_in: str) -> dict[str, Any] | None:
+    """Arguments a test asked for with ``[[args:{...}]]`` (so a real agent runs a real command), else None."""
+    match = _MAGIC_ARGS_RE.search(text_in)
+    if match is None:
+        return None
+    try:
+        value = json.loads(match.group(1))
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 @lru_cache(maxsize=1)

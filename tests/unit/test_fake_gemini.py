@@ -732,6 +732,13 @@ def test_parallel_calls_and_no_tools_magic(fake: FakeHandle) -> None:
     )
 
 
+def test_args_magic_scripts_the_call_arguments(fake: FakeHandle) -> None:
+    prompt = 'run it [[args:{"city": "Lima", "days": 2}]]'
+    data = generate(fake, {"contents": [user(prompt)], "tools": [WEATHER_TOOL]}).json()
+    [part] = data["candidates"][0]["content"]["parts"]
+    assert part == {"functionCall": {"name": "get_weather", "args": {"city": "Lima", "days": 2}}}
+
+
 def test_function_response_turn_answers_tool_result(fake: FakeHandle) -> None:
     contents = [
         user("weather?"),

@@ -14,6 +14,7 @@ from app.errors import GatewayError, InvalidRequest, PoolQuotaExhausted, Request
 from app.gemini.errors import StreamBroke, parse_error
 from app.gemini.limits import LimitError, check_int, check_json
 from app.gemini.scrub import scrub
+from app.protocols.openai_chat.sse import sse_event
 
 __all__ = [
     "RequestError",
@@ -141,3 +142,11 @@ def render_error(exc: GatewayError) -> tuple[int, dict[str, Any], dict[str, str]
     if isinstance(exc, PoolQuotaExhausted):
         headers["x-should-retry"] = "false"
     return exc.status, body, headers
+
+
+def stream_failure(status: int, body: dict[str, Any]) -> bytes:
+    """An OpenAI error event for a failure after a stream's commit (Google-shaped ``body``)."""
+    if status == 502 and body.get("error", {}).get("status") == "UNAVAILABLE":
+        message = str(body["error"].get("message"))
+        return sse_event(openai_error_body(message, "api_error", None, "upstream_stream_error"))
+    return sse_event(gemini_error_to_openai(status, body)[1])
