@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 import pytest
 
@@ -17,8 +18,10 @@ from app.sessions import (
     RedisSessionStore,
     Session,
     SessionLimitReached,
+    Saved,
     SessionStore,
     StoreUnavailable,
+    TurnRecord,
     new_chat_id,
 )
 from tests.unit.sessions_redis import DEAD_URL, REDIS_URL, redis_prefix
@@ -70,6 +73,26 @@ EXCHANGE = [{"role": "user", "parts": [{"text": "hi ☃"}]},
             {"role": "model", "parts": [{"text": "hello", "thoughtSignature": "c2lnbg=="}]}]
 
 
+async def save(store: SessionStore, chat_id: str, history: list[dict[str, object]], now: float,
+               expect: int = 0, turn_id: str = "t-1") -> Saved:
+    """One turn's save as the service does it: under the chat's lease, onto version ``expect``."""
+    lease = await store.acquire(chat_id)
+    try:
+        return await store.save_history(chat_id, history, now, lease=lease, expect=expect,
+                                        turn=TurnRecord(turn_id, "d", "answer"))
+    finally:
+        await store.release(lease)
+
+
+@asynccontextmanager
+async def held(store: SessionStore, chat_id: str) -> AsyncIterator[None]:
+    lease = await store.acquire(chat_id)
+    try:
+        yield
+    finally:
+        await store.release(lease)
+
+
 # -- basic life ----------------------------------------------------------------------------------------------
 
 
@@ -82,14 +105,14 @@ async def test_create_then_load_round_trips(store: SessionStore) -> None:
 
 async def test_unknown_chat_is_none(store: SessionStore) -> None:
     assert await store.load(new_chat_id(), NOW) is None
-    assert await store.save_history(new_chat_id(), EXCHANGE, NOW) is False
+    assert await save(store, new_chat_id(), EXCHANGE, NOW) is Saved.GONE
     assert await store.delete(new_chat_id(), NOW) is False
 
 
 async def test_save_history_replaces_it(store: SessionStore) -> None:
     s = session()
     await store.create(s, NOW)
-    assert await store.save_history(s.chat_id, EXCHANGE, NOW + 1)
+    assert await save(store, s.chat_id, EXCHANGE, NOW + 1) is Saved.SAVED
     loaded = await store.load(s.chat_id, NOW + 2)
     assert loaded is not None and loaded.history == EXCHANGE
 
@@ -128,7 +151,7 @@ async def test_use_refreshes_the_idle_timer(store: SessionStore) -> None:
     s = session()
     await store.create(s, NOW)
     assert await store.load(s.chat_id, NOW + TTL - 1) is not None
-    assert await store.save_history(s.chat_id, EXCHANGE, NOW + 2 * TTL - 2)
+    assert await save(store, s.chat_id, EXCHANGE, NOW + 2 * TTL - 2) is Saved.SAVED
     assert await store.load(s.chat_id, NOW + 3 * TTL - 3) is not None
     assert await store.load(s.chat_id, NOW + 4 * TTL - 2) is None
 
@@ -136,7 +159,7 @@ async def test_use_refreshes_the_idle_timer(store: SessionStore) -> None:
 async def test_save_after_expiry_is_refused(store: SessionStore) -> None:
     s = session()
     await store.create(s, NOW)
-    assert await store.save_history(s.chat_id, EXCHANGE, NOW + TTL + 1) is False
+    assert await save(store, s.chat_id, EXCHANGE, NOW + TTL + 1) is Saved.GONE
 
 
 async def test_count_and_sweep_ignore_expired(store: SessionStore) -> None:
@@ -207,7 +230,7 @@ async def test_replicas_share_sessions(make: Factory) -> None:
     one, two = make(), make()
     s = session()
     await one.create(s, NOW)
-    assert await two.save_history(s.chat_id, EXCHANGE, NOW + 1)
+    assert await save(two, s.chat_id, EXCHANGE, NOW + 1) is Saved.SAVED
     loaded = await one.load(s.chat_id, NOW + 2)
     assert loaded is not None and loaded.history == EXCHANGE
     assert await two.delete(s.chat_id, NOW + 3)
@@ -220,7 +243,7 @@ async def test_lock_serialises_turns_of_one_chat_across_replicas(make: Factory) 
     trace: list[str] = []
 
     async def turn(store: SessionStore, name: str) -> None:
-        async with store.lock(chat):
+        async with held(store, chat):
             trace.append(f"{name}+")
             await asyncio.sleep(0.05)
             trace.append(f"{name}-")
@@ -234,7 +257,7 @@ async def test_lock_does_not_block_other_chats(store: SessionStore) -> None:
     trace: list[str] = []
 
     async def turn(chat: str, name: str) -> None:
-        async with store.lock(chat):
+        async with held(store, chat):
             trace.append(f"{name}+")
             await asyncio.sleep(0.05)
             trace.append(f"{name}-")
@@ -246,10 +269,10 @@ async def test_lock_does_not_block_other_chats(store: SessionStore) -> None:
 async def test_lock_is_released_when_the_turn_fails(store: SessionStore) -> None:
     chat = new_chat_id()
     with pytest.raises(RuntimeError):
-        async with store.lock(chat):
+        async with held(store, chat):
             raise RuntimeError("turn failed")
     async with asyncio.timeout(2):
-        async with store.lock(chat):
+        async with held(store, chat):
             pass
 
 
