@@ -11,8 +11,10 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import pytest
+import redis.asyncio as aioredis
 
 from app.sessions import (
+    ChatBusy,
     Limits,
     MemorySessionStore,
     RedisSessionStore,
@@ -24,12 +26,14 @@ from app.sessions import (
     TurnRecord,
     new_chat_id,
 )
+from app.sessions.turns import KEEP_TURNS
 from tests.unit.sessions_redis import DEAD_URL, REDIS_URL, redis_prefix
 
 NOW = 1_750_000_000.0
 TTL = 60.0
 
 Factory = Callable[..., SessionStore]
+RedisPair = tuple[RedisSessionStore, RedisSessionStore, aioredis.Redis, str]
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -292,3 +296,214 @@ async def test_redis_outage_raises_store_unavailable(caplog: pytest.LogCaptureFi
         assert sum("session store" in r.getMessage() for r in caplog.records) == 1  # logged once per outage
     finally:
         await store.close()
+
+
+# -- the turn lease, fencing and compare-and-set (issue 12, items 4 and 5) -----------------------------------
+
+
+async def test_a_waiter_is_told_busy_instead_of_hanging(make: Factory) -> None:
+    one, two = make(), make()
+    chat = new_chat_id()
+    lease = await one.acquire(chat)
+    try:
+        with pytest.raises(ChatBusy):
+            await two.acquire(chat, wait=0.2)
+        with pytest.raises(ChatBusy):
+            await one.acquire(chat, wait=0.2)  # a waiter in the holder's own process too
+    finally:
+        await one.release(lease)
+    again = await two.acquire(chat, wait=2)
+    await two.release(again)
+
+
+async def test_a_cancelled_waiter_leaves_the_lock_usable(store: SessionStore) -> None:
+    chat = new_chat_id()
+    lease = await store.acquire(chat)
+    waiter = asyncio.create_task(store.acquire(chat, wait=5))
+    await asyncio.sleep(0.05)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    await store.release(lease)
+    async with asyncio.timeout(3):
+        await store.release(await store.acquire(chat))
+
+
+async def test_a_save_after_release_is_fenced_off(store: SessionStore) -> None:
+    s = session()
+    await store.create(s, NOW)
+    lease = await store.acquire(s.chat_id)
+    await store.release(lease)
+    assert await store.save_history(s.chat_id, EXCHANGE, NOW + 1, lease=lease, expect=0,
+                                    turn=TurnRecord("t", "d", "a")) is Saved.LOST
+    loaded = await store.load(s.chat_id, NOW + 1)
+    assert loaded is not None and loaded.history == [] and loaded.version == 0
+
+
+async def test_a_save_onto_an_old_version_is_refused(store: SessionStore) -> None:
+    s = session()
+    await store.create(s, NOW)
+    assert await save(store, s.chat_id, EXCHANGE, NOW + 1, expect=0, turn_id="first") is Saved.SAVED
+    # A turn that read version 0 (before "first" was saved) must not overwrite it.
+    assert await save(store, s.chat_id, EXCHANGE[:1], NOW + 2, expect=0, turn_id="late") is Saved.STALE
+    loaded = await store.load(s.chat_id, NOW + 3)
+    assert loaded is not None and loaded.history == EXCHANGE and loaded.version == 1
+    assert [t.id for t in loaded.turns] == ["first"]
+
+
+async def test_versions_count_saves_and_the_last_turns_are_kept(store: SessionStore) -> None:
+    s = session()
+    await store.create(s, NOW)
+    for i in range(KEEP_TURNS + 2):
+        lease = await store.acquire(s.chat_id)
+        try:
+            assert await store.save_history(s.chat_id, EXCHANGE, NOW + i, lease=lease, expect=i,
+                                            turn=TurnRecord(f"t{i}", f"d{i}", f"answer ☃ {i}")) is Saved.SAVED
+        finally:
+            await store.release(lease)
+    loaded = await store.load(s.chat_id, NOW + 10)
+    assert loaded is not None and loaded.version == KEEP_TURNS + 2
+    assert loaded.turns == [TurnRecord(f"t{i}", f"d{i}", f"answer ☃ {i}") for i in range(2, KEEP_TURNS + 2)]
+
+
+async def test_memory_locks_leave_nothing_behind() -> None:
+    store = MemorySessionStore(Limits(TTL, 5, 100), wait=0.1)
+    chat = new_chat_id()
+    lease = await store.acquire(chat)
+    with pytest.raises(ChatBusy):
+        await store.acquire(chat)
+    await store.release(lease)
+    await store.release(lease)  # twice is harmless
+    assert len(store._locks) == 0 and store._holders == {}
+
+
+# -- Redis: renewal, dead holders, lost leases, stalls ---------------------------------------------------------
+
+
+@pytest.fixture
+async def redis_pair() -> AsyncIterator[RedisPair]:
+    """Two replicas with a 0.3 s lease, and a raw client on the same prefix."""
+    async with redis_prefix() as prefix:
+        limits = Limits(TTL, 5, 100)
+        one = RedisSessionStore(REDIS_URL, limits, prefix=prefix, lease=0.3, wait=0.2, timeout=0.4, poll=0.01)
+        two = RedisSessionStore(REDIS_URL, limits, prefix=prefix, lease=0.3, wait=0.2, timeout=0.4, poll=0.01)
+        raw = aioredis.from_url(REDIS_URL, decode_responses=True)
+        try:
+            yield one, two, raw, prefix
+        finally:
+            for closable in (one, two):
+                await closable.close()
+            await raw.aclose()
+
+
+async def until(predicate: Callable[[], object], timeout: float = 3.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+
+async def test_a_running_turn_keeps_its_lease_past_the_lease_period(redis_pair: RedisPair) -> None:
+    one, two, _, _ = redis_pair
+    s = session()
+    await one.create(s, NOW)
+    lease = await one.acquire(s.chat_id)
+    try:
+        for _ in range(4):  # four lease periods: only the renewals keep it
+            await asyncio.sleep(0.3)
+            with pytest.raises(ChatBusy):
+                await two.acquire(s.chat_id, wait=0.05)
+        assert not lease.lost
+        assert await one.save_history(s.chat_id, EXCHANGE, NOW + 1, lease=lease, expect=0,
+                                      turn=TurnRecord("t", "d", "a")) is Saved.SAVED
+    finally:
+        await one.release(lease)
+
+
+async def test_a_dead_holder_blocks_the_chat_for_one_lease_only(redis_pair: RedisPair) -> None:
+    _, two, raw, prefix = redis_pair
+    chat = new_chat_id()
+    await raw.set(f"{prefix}lock:{chat}", "a-replica-that-was-killed", px=300)  # never renewed, never released
+    lease = await two.acquire(chat, wait=3)
+    await two.release(lease)
+
+
+async def test_a_lease_whose_lock_vanished_is_fenced_off(redis_pair: RedisPair) -> None:
+    """A Redis restart that lost the lock key (or a stall past the lease) lets another turn in; the first
+    turn's save is then refused, and its lease learns it is lost at its next renewal."""
+    one, two, raw, prefix = redis_pair
+    s = session()
+    await one.create(s, NOW)
+    first = await one.acquire(s.chat_id)
+    await raw.delete(f"{prefix}lock:{s.chat_id}")
+    second = await two.acquire(s.chat_id)
+    try:
+        assert await two.save_history(s.chat_id, EXCHANGE, NOW + 1, lease=second, expect=0,
+                                      turn=TurnRecord("second", "d", "a")) is Saved.SAVED
+        assert await one.save_history(s.chat_id, EXCHANGE, NOW + 2, lease=first, expect=1,
+                                      turn=TurnRecord("first", "d", "a")) is Saved.LOST
+        await until(lambda: first.lost)
+    finally:
+        await one.release(first)
+        await two.release(second)
+    loaded = await one.load(s.chat_id, NOW + 3)
+    assert loaded is not None and [t.id for t in loaded.turns] == ["second"] and loaded.version == 1
+    assert await raw.get(f"{prefix}lock:{s.chat_id}") is None  # the stale holder's release freed nothing else
+
+
+async def test_a_save_that_reaches_redis_too_late_is_refused(redis_pair: RedisPair) -> None:
+    """A save Redis runs after its caller stopped waiting for it (a stall) must not land: the caller answered
+    503 by then."""
+    one, _, _, _ = redis_pair
+    s = session()
+    await one.create(s, NOW)
+    lease = await one.acquire(s.chat_id)
+    try:
+        lease.clock_offset_ms -= 10_000  # as if Redis ran the save ten seconds after it was sent
+        assert await one.save_history(s.chat_id, EXCHANGE, NOW + 1, lease=lease, expect=0,
+                                      turn=TurnRecord("t", "d", "a")) is Saved.LOST
+    finally:
+        await one.release(lease)
+    loaded = await one.load(s.chat_id, NOW + 2)
+    assert loaded is not None and loaded.history == [] and loaded.version == 0
+
+
+async def test_an_interrupted_save_that_landed_counts_as_saved(redis_pair: RedisPair,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    one, _, _, _ = redis_pair
+    s = session()
+    await one.create(s, NOW)
+    real = one._save
+
+    async def lands_then_connection_drops(**kwargs: object) -> object:
+        await real(**kwargs)
+        raise ConnectionError("connection reset by peer")
+
+    monkeypatch.setattr(one, "_save", lands_then_connection_drops)
+    lease = await one.acquire(s.chat_id)
+    try:
+        assert await one.save_history(s.chat_id, EXCHANGE, NOW + 1, lease=lease, expect=0,
+                                      turn=TurnRecord("t", "d", "a")) is Saved.SAVED
+    finally:
+        await one.release(lease)
+    one.redis_errors = 0
+
+
+async def test_an_interrupted_save_that_did_not_land_is_unavailable(redis_pair: RedisPair,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    one, _, _, _ = redis_pair
+    s = session()
+    await one.create(s, NOW)
+
+    async def never_arrives(**_: object) -> object:
+        raise ConnectionError("connection reset by peer")
+
+    monkeypatch.setattr(one, "_save", never_arrives)
+    lease = await one.acquire(s.chat_id)
+    try:
+        with pytest.raises(StoreUnavailable):
+            await one.save_history(s.chat_id, EXCHANGE, NOW + 1, lease=lease, expect=0,
+                                   turn=TurnRecord("t", "d", "a"))
+    finally:
+        await one.release(lease)
+    loaded = await one.load(s.chat_id, NOW + 2)
+    assert loaded is not None and loaded.version == 0
