@@ -36,7 +36,6 @@ until Redis's clock is past the deadline, so the answer it gives is the truth wh
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import time
@@ -233,6 +232,7 @@ class RedisSessionStore:
         self._save_budget_ms = timeout * 500.0
         self._poll = poll
         self._locks = KeyedLock()
+        self._renewers: set[asyncio.Task[None]] = set()
         self._outage = False
         self.redis_errors = 0
         self._create = self._redis.register_script(_CREATE)
@@ -377,6 +377,8 @@ class RedisSessionStore:
         renewal marks it lost, and the turn's save is then refused."""
         while not lease.lost:
             await asyncio.sleep(self._lease / 3.0)
+            if lease.lost:  # released meanwhile
+                return
             sent = time.monotonic()
             try:
                 renewed = await self._renew(keys=[key], args=[lease.token, self._lease_ms])
@@ -386,24 +388,29 @@ class RedisSessionStore:
             self._ok()
             if renewed:
                 lease.valid_until = sent + self._lease
-            else:
+            elif lease.renewer is not None:  # (after a release, the refusal is expected)
                 lease.refused = True
                 log.warning("session store: a turn lost its chat's lease; its history will not be saved")
+            else:
+                return
 
     async def release(self, lease: Lease) -> None:
-        if lease.renewer is not None:
-            lease.renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await lease.renewer
-            lease.renewer = None
-        else:
+        renewer, lease.renewer = lease.renewer, None
+        if renewer is None:
             return  # released already
+        # Marked first: the renewer stops at its next step even if a Redis call swallows the cancellation
+        # (seen with redis-py during a stall). It is not awaited, so a stalled renewal never delays the reply;
+        # the store keeps it referenced until it ends.
+        lease.refused = True
+        renewer.cancel()
+        if not renewer.done():
+            self._renewers.add(renewer)
+            renewer.add_done_callback(self._renewers.discard)
         try:  # compare-and-delete: harmless when the lease lapsed or passed to another turn
             await self._release(keys=[f"{self._p}lock:{lease.chat_id}"], args=[lease.token])
         except _ERRORS as exc:  # the lease lapses by itself within seconds
             self._failed(exc)
         finally:
-            lease.refused = True  # a released lease saves nothing any more
             self._locks.release(lease.chat_id)
 
     async def count(self, now: float) -> int:
@@ -419,6 +426,8 @@ class RedisSessionStore:
             raise self._failed(exc) from None
 
     async def close(self) -> None:
+        for renewer in list(self._renewers):
+            renewer.cancel()
         try:
             await self._redis.aclose()
         except _ERRORS:
