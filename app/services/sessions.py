@@ -19,8 +19,8 @@ the contract is silent the gateway says what it means rather than squeezing it i
 Every error body is ``{"error": "<message>"}``. A turn's history is saved only after the model answered, under
 the chat's lease, and only onto the version of the history the turn read; so a failed turn leaves the
 conversation exactly as it was and a retry is clean. A turn may carry an id (``turn_id`` or an
-``Idempotency-Key`` header): a retry of a turn that was stored is answered from the store. A waiting turn whose
-client left is dropped before it runs; a turn whose client left while the model answered is not kept.
+``Idempotency-Key`` header): a retry of a turn that was stored is answered from the store. A waiting turn
+whose client left is dropped before it runs; a turn whose client left while the model answered is not kept.
 """
 
 from __future__ import annotations
@@ -199,7 +199,8 @@ class SessionService:
             return _error(404, _UNKNOWN_CHAT)
         return session
 
-    async def _send_message(self, payload: Any, idempotency_key: str | None, left: asyncio.Event) -> JsonReply:
+    async def _send_message(self, payload: Any, idempotency_key: str | None,
+                            left: asyncio.Event) -> JsonReply:
         now = self._clock()
         found = await self._find(payload, now)
         if isinstance(found, JsonReply):

@@ -1,10 +1,10 @@
 """The turn lock of one chat: a short lease, renewed while the turn runs, whose token fences the save.
 
-A turn holds its chat's lease from before it reads the history until after it saved the new one. The lease is
-short (seconds) so that a holder that died (a killed replica, a Redis restart that kept the lock key) blocks the
-chat only briefly; a live holder renews it in the background. Every save carries the lease's ``token`` and the
-store refuses it unless that token still holds the lease, so a turn that lost its lease (its renewals failed, or
-someone else took the chat meanwhile) can never overwrite the history.
+A turn holds its chat's lease from before it reads the history until after it saved the new one. The lease
+is short (seconds) so that a holder that died (a killed replica, a Redis restart that kept the lock key)
+blocks the chat only briefly; a live holder renews it in the background. Every save carries the lease's
+``token`` (the fencing token) and the store refuses it unless that token still holds the lease, so a turn that
+lost its lease (its renewals failed, or someone else took the chat meanwhile) can never overwrite the history.
 
 Waiting for a lease is bounded: past ``wait`` seconds the caller gets :class:`ChatBusy` (the API answers 409)
 instead of hanging behind a turn that may never finish.

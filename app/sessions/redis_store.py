@@ -121,7 +121,8 @@ end
 """
 
 # KEYS: session, lock.
-# ARGV: now, exp, ttl_ms, prefix, chat_id, history, token, expect, deadline_ms, turn ([id, digest, answer]), keep
+# ARGV: now, exp, ttl_ms, prefix, chat_id, history, token, expect, deadline_ms,
+#       turn ([id, digest, answer]), keep
 # Returns 1 saved, 0 gone, -1 too late, -2 lease lost, -3 stale version.
 _SAVE = _FORGET + _NOW_MS + """
 if now_ms() > tonumber(ARGV[9]) then return -1 end
@@ -142,7 +143,8 @@ keep(ARGV[4], KEYS[1], ARGV[5], f[1], ARGV[2], ARGV[3])
 return 1
 """
 
-# KEYS: session. ARGV: turn_id, deadline_ms. Returns {1 if that turn is stored, 1 if Redis is past the deadline}.
+# KEYS: session. ARGV: turn_id, deadline_ms.
+# Returns {1 if that turn is stored, 1 if Redis is past the deadline}.
 _SETTLED = _NOW_MS + """
 local past = 0
 if now_ms() > tonumber(ARGV[2]) then past = 1 end

@@ -15,10 +15,10 @@ The caps, decided for scripts that never call end_chat:
 * in total: at ``max_total`` live sessions a new chat is refused (:class:`SessionLimitReached`, 503): evicting
   would let one crowd of users end everybody else's conversations.
 
-Concurrent turns of one chat are serialised with a lease (:meth:`SessionStore.acquire`, ``lease.py``), so a turn
-always sees the history the previous turn saved; waiting for it is bounded (:class:`ChatBusy`). A history save
-is conditional: it must carry the lease that still holds the chat and the version the turn read, so a turn that
-lost its lock or raced another can never overwrite or duplicate history.
+Concurrent turns of one chat are serialised with a lease (:meth:`SessionStore.acquire`, ``lease.py``), so a
+turn always sees the history the previous turn saved; waiting for it is bounded (:class:`ChatBusy`). A history
+save is conditional: it must carry the lease that still holds the chat and the version the turn read, so a
+turn that lost its lock or raced another can never overwrite or duplicate history.
 """
 
 from __future__ import annotations
@@ -66,8 +66,8 @@ class SessionStore(Protocol):
 
     async def save_history(self, chat_id: str, history: list[dict[str, Any]], now: float, *, lease: Lease,
                            expect: int, turn: TurnRecord) -> Saved:
-        """Replace the history, bump the version, remember ``turn`` and refresh the idle timer, all or nothing:
-        only while ``lease`` holds the chat and the stored version is ``expect``."""
+        """Replace the history, bump the version, remember ``turn`` and refresh the idle timer, all or
+        nothing: only while ``lease`` holds the chat and the stored version is ``expect``."""
         ...
 
     async def delete(self, chat_id: str, now: float) -> bool:

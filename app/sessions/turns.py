@@ -36,7 +36,8 @@ def parse_turn_id(body_value: object, header_value: str | None) -> str | None:
         if not isinstance(value, str) or not _TURN_ID_RE.fullmatch(value):
             raise TurnIdError(f"{name} must be 1 to 128 printable ASCII characters without spaces")
     if len(values) == 2 and values[0][1] != values[1][1]:
-        raise TurnIdError("turn_id and the Idempotency-Key header differ; send one, or the same value in both")
+        raise TurnIdError("turn_id and the Idempotency-Key header differ; send one, or the same value in "
+                          "both")
     return str(values[0][1]) if values else None
 
 

@@ -1,6 +1,6 @@
-"""Chat sessions on a bad day, through the real server: Redis killed and restarted with its AOF while chats are
-mid-turn, a replica killed while it holds a chat's lease, a client that gives up while its turn waits
-(issue 12, items 4 and 5).
+"""Chat sessions on a bad day, through the real server: Redis killed and restarted with its AOF while chats
+are mid-turn, Redis stalled while a turn saves, a replica killed while it holds a chat's lease, a client that
+gives up while its turn waits (issue 12, items 4 and 5).
 
 Each test starts its OWN redis-server on a free loopback port in a temp dir (never the shared one on 6379),
 with ``--appendfsync always`` so that every answered turn survives the kill and the test can demand each turn
@@ -179,7 +179,8 @@ def test_redis_killed_and_restarted_with_aof_mid_turn(fake: FakeHandle, own_redi
                 with lock:
                     failures.append(f"chat {index}: {exc!r}")
 
-        threads = [threading.Thread(target=converse, args=(i, chat), daemon=True) for i, chat in enumerate(chats)]
+        threads = [threading.Thread(target=converse, args=(i, chat), daemon=True)
+                   for i, chat in enumerate(chats)]
         for thread in threads:
             thread.start()
         time.sleep(0.5)   # every chat's first turn is waiting for the model
@@ -226,7 +227,8 @@ def test_a_replica_killed_mid_turn_blocks_its_chat_for_seconds_only(
     users_file, names = users
     settings: dict[str, Any] = {"api_keys": [slow_key], "valid_users_file": str(users_file),
                                 "redis_url": own_redis.url, "user_rate_limit": 100}
-    with start_gateway(fake.base_url, **settings) as doomed, start_gateway(fake.base_url, **settings) as other:
+    with (start_gateway(fake.base_url, **settings) as doomed,
+          start_gateway(fake.base_url, **settings) as other):
         chat_id = start_chat(doomed.url, names[0])
 
         def lost_turn() -> None:
@@ -255,7 +257,8 @@ def test_a_waiting_turn_whose_client_gave_up_is_dropped(fake: FakeHandle, users:
                        user_rate_limit=100) as gw:
         chat_id = start_chat(gw.url, names[0])
         first: list[requests.Response] = []
-        with running(lambda: first.append(post(gw.url, "/send_message", {"chat_id": chat_id, "message": "one"}))):
+        one = {"chat_id": chat_id, "message": "one"}
+        with running(lambda: first.append(post(gw.url, "/send_message", one))):
             time.sleep(0.3)  # "one" holds the chat and waits for the model
             with pytest.raises(requests.Timeout):  # this client gives up while its turn waits, and leaves
                 post(gw.url, "/send_message", {"chat_id": chat_id, "message": "ABANDONED"}, timeout=0.3)

@@ -351,7 +351,7 @@ async def test_no_event_when_the_sink_is_disabled(h: Harness) -> None:
     assert h.events.published == []
 
 
-# -- busy chats, departed clients, idempotent turns (issue 12, items 4 and 5) ---------------------------------
+# -- busy chats, departed clients, idempotent turns (issue 12, items 4 and 5) -------------------------------
 
 
 def texts(history: list[dict[str, Any]]) -> list[str]:
@@ -431,7 +431,8 @@ async def test_a_waiting_turn_whose_client_left_is_never_run(h: Harness) -> None
     h.clock.now += 5
     left = asyncio.Event()
     running = asyncio.create_task(h.service.send_message({"chat_id": chat, "message": "first"}))
-    waiting = asyncio.create_task(h.service.send_message({"chat_id": chat, "message": "ABANDONED"}, left=left))
+    waiting = asyncio.create_task(h.service.send_message({"chat_id": chat, "message": "ABANDONED"},
+                                                         left=left))
     await asyncio.sleep(0.05)
     left.set()
     assert (await waiting).status == 499
@@ -464,7 +465,8 @@ async def test_a_refused_save_is_503_and_changes_nothing(h: Harness, monkeypatch
 
     monkeypatch.setattr(h.store, "save_history", refused)
     reply = await h.send(chat, "m")
-    assert reply.status == 503 and reply.headers["retry-after"] == "1" and "nothing was kept" in body(reply)["error"]
+    assert reply.status == 503 and reply.headers["retry-after"] == "1"
+    assert "nothing was kept" in body(reply)["error"]
     assert await history_of(h, chat) == []
 
 

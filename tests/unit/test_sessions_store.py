@@ -377,7 +377,7 @@ async def test_memory_locks_leave_nothing_behind() -> None:
     assert len(store._locks) == 0 and store._holders == {}
 
 
-# -- Redis: renewal, dead holders, lost leases, stalls ---------------------------------------------------------
+# -- Redis: renewal, dead holders, lost leases, stalls -------------------------------------------------------
 
 
 @pytest.fixture
@@ -422,7 +422,8 @@ async def test_a_running_turn_keeps_its_lease_past_the_lease_period(redis_pair: 
 async def test_a_dead_holder_blocks_the_chat_for_one_lease_only(redis_pair: RedisPair) -> None:
     _, two, raw, prefix = redis_pair
     chat = new_chat_id()
-    await raw.set(f"{prefix}lock:{chat}", "a-replica-that-was-killed", px=300)  # never renewed, never released
+    # A replica that was killed: its lease is never renewed and never released.
+    await raw.set(f"{prefix}lock:{chat}", "a-replica-that-was-killed", px=300)
     lease = await two.acquire(chat, wait=3)
     await two.release(lease)
 

@@ -51,5 +51,6 @@ def test_remember_keeps_the_last_turns_and_find_finds_them() -> None:
     for i in range(KEEP_TURNS + 3):
         turns = remember(turns, TurnRecord(f"t{i}", "d", f"a{i}"))
     assert [t.id for t in turns] == [f"t{i}" for i in range(3, KEEP_TURNS + 3)]
-    assert find_turn(turns, f"t{KEEP_TURNS + 2}") == TurnRecord(f"t{KEEP_TURNS + 2}", "d", f"a{KEEP_TURNS + 2}")
+    last = KEEP_TURNS + 2
+    assert find_turn(turns, f"t{last}") == TurnRecord(f"t{last}", "d", f"a{last}")
     assert find_turn(turns, "t0") is None
