@@ -16,6 +16,8 @@ import orjson
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.keys.validate import checked_keys, is_placeholder
+
 StrList = Annotated[list[str], NoDecode]
 
 
@@ -37,6 +39,11 @@ def _split_list(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [str(v).strip() for v in value if str(v).strip()]
     raise ValueError("expected a JSON list or a comma-separated string")
+
+
+def _default_model_map() -> tuple[tuple[str, str], ...]:
+    from app.protocols.anthropic.models import DEFAULT_MODEL_MAP
+    return DEFAULT_MODEL_MAP
 
 
 class Settings(BaseSettings):
@@ -74,7 +81,12 @@ class Settings(BaseSettings):
     max_request_body: int = Field(32 * 1024 * 1024, ge=1024)
     image_fetch_max_bytes: int = Field(20 * 1024 * 1024, ge=1024)
     image_fetch_timeout: float = Field(10.0, gt=0)
+    fetch_client_urls: bool = Field(True, description="fetch URLs clients name (image_url); false = 400")
+    fetch_allow_private: bool = Field(False, description="let client URLs reach private/loopback addresses")
     stream_keepalive: float = Field(15.0, gt=0, description="seconds of upstream silence before an SSE ping")
+    anthropic_model_map: Annotated[list[tuple[str, str]], NoDecode] = Field(
+        default_factory=lambda: list(_default_model_map()),
+        description="Anthropic surface: ordered glob pattern -> Gemini model; unmatched names pass through")
 
     # Server.
     host: str = "0.0.0.0"
@@ -82,6 +94,10 @@ class Settings(BaseSettings):
     workers: int = Field(1, ge=1)
     log_level: str = "INFO"
     shutdown_grace: float = Field(20.0, ge=0)
+    header_timeout: float = Field(10.0, gt=0, description="longest a client may take to send request headers")
+    keepalive_timeout: int = Field(5, ge=1, description="idle seconds before a kept-alive connection closes")
+    body_timeout: float = Field(30.0, gt=0, description="longest pause while a request body arrives")
+    data_dir: str = Field("data", description="writable folder for files the gateway writes (file logs)")
     cors_allow_origins: StrList = Field(default_factory=lambda: ["*"])
     cors_allow_methods: StrList = Field(default_factory=lambda: ["*"])
     cors_allow_headers: StrList = Field(default_factory=lambda: ["*"])
@@ -119,7 +135,21 @@ class Settings(BaseSettings):
                                        description="byte budget of each exporter queue (0 = count only)")
     analytics_flush_timeout: float = Field(5.0, ge=0, description="longest final flush at shutdown")
 
-    @field_validator("api_keys", "allowed_tokens", "model_search", "cors_allow_origins",
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _keys(cls, value: Any) -> Any:
+        # A pasted list (newlines, spaces) inside one entry is several keys; a control character is refused.
+        return checked_keys(_split_list(value), label="entry")
+
+    @field_validator("allowed_tokens", "auth_token")
+    @classmethod
+    def _not_placeholder(cls, value: Any) -> Any:
+        values = value if isinstance(value, list) else [value] if value else []
+        if any(is_placeholder(v) for v in values):
+            raise ValueError("is a placeholder copied from .env.example; choose your own secret")
+        return value
+
+    @field_validator("allowed_tokens", "model_search", "cors_allow_origins",
                      "cors_allow_methods", "cors_allow_headers", mode="before")
     @classmethod
     def _lists(cls, value: Any) -> Any:
@@ -140,6 +170,22 @@ class Settings(BaseSettings):
             return {k.strip(): v.strip() for k, v in pairs}
         return value
 
+    @field_validator("anthropic_model_map", mode="before")
+    @classmethod
+    def _model_map(cls, value: Any) -> Any:
+        """A JSON object (order kept) or ``pattern=model`` pairs separated by commas; empty = the defaults."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if not text:
+            return list(_default_model_map())
+        if text.startswith("{"):
+            return list(orjson.loads(text).items())
+        pairs = [p.split("=", 1) for p in text.split(",") if p.strip()]
+        if any(len(p) != 2 or not p[0].strip() or not p[1].strip() for p in pairs):
+            raise ValueError("expected a JSON object or pattern=model pairs separated by commas")
+        return [(k.strip(), v.strip()) for k, v in pairs]
+
     @field_validator("base_url")
     @classmethod
     def _base_url(cls, value: str) -> str:
@@ -159,9 +205,16 @@ class Settings(BaseSettings):
     def _defaults(self) -> Settings:
         # Duplicates would get twice the traffic and share one state id; keep the first.
         self.api_keys = list(dict.fromkeys(self.api_keys))
-        if not self.auth_token and self.allowed_tokens:
-            self.auth_token = self.allowed_tokens[0]
+        # No fallback to a client token for AUTH_TOKEN: without its own secret the admin API stays closed.
+        self.analytics_jsonl = self.data_path(self.analytics_jsonl)
+        self.interaction_log = self.data_path(self.interaction_log)
         return self
+
+    def data_path(self, target: str | None) -> str | None:
+        """A relative file path placed under ``DATA_DIR`` (``stdout`` and absolute paths unchanged)."""
+        if not target or target == "stdout" or os.path.isabs(target):
+            return target
+        return os.path.join(self.data_dir, target)
 
     @property
     def upstream_root(self) -> str:

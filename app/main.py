@@ -1,48 +1,35 @@
-"""create_app(settings): the lifespan builds the shared pieces once; routers reach them through app.state.
+"""create_app(settings): one Mount per surface, the ``/hf`` alias, middleware; the lifespan starts the
+per-process :class:`~app.gateway.Gateway`.
 
-One pooled upstream session, one KeyManager, one state store per process (DESIGN.md, The house).
+Routing (docs/architecture.md): ``/v1`` holds the OpenAI surface (and native ``POST /v1/models/{m}:{method}``),
+``/v1beta`` and ``/gemini/v1beta`` the native surface, the sessions, ops and admin routes sit at the root, and
+``/hf`` mounts all of it again for the Cloudflare Worker that prefixes every path. Each mount ends with its
+surface's fallback, so an unknown route answers 404 in the caller's protocol and is counted.
 """
 
 from __future__ import annotations
 
 import gc
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount
 from starlette.types import Receive, Scope, Send
 
 from app.config import Settings, load_settings
-from app.keys import KeyManager, MemoryPoolStore, PoolStore, SurgeDetector, key_id
-from app.observability.events import EventSink
+from app.gateway import Gateway
 from app.observability.logs import setup_logging
-from app.observability.metrics import Metrics, RequestMetrics
-from app.observability.pipeline import build_event_sink
-from app.routes import openai as openai_routes
+from app.observability.metrics import RequestMetrics
 from app.routes import admin as admin_routes
+from app.routes import anthropic as anthropic_routes
 from app.routes import native as native_routes
+from app.routes import openai as openai_routes
 from app.routes import ops as ops_routes
 from app.routes import sessions as session_routes
-from app.security import TokenGuard
-from app.services.chat import ChatService
-from app.services.embeddings import EmbeddingsService
-from app.services.models import ModelCatalog
-from app.services.native import NativeService
-from app.services.prober import KeyProber
-from app.services.sessions import build_sessions
-from app.services.signatures import SignatureCache
-from app.upstream import GeminiClient
 
-log = logging.getLogger("gateway")
-
-#: Routes tried first (Starlette matches in order; the native POST route was eleventh).
-HOT_ROUTES = frozenset({"/v1/chat/completions", "/hf/v1/chat/completions", "/v1beta/models/{name:path}",
-                        "/hf/v1beta/models/{name:path}"})
 #: Young-generation GC threshold. With CPython's 700 the collector ran every ~7 requests at 64 concurrent,
 #: promoting in-flight objects and feeding ~30 ms full passes: 90-110 us per request (docs/benchmarks.md).
 #: The hot path makes almost no cyclic garbage, so collecting rarely loses nothing.
@@ -54,11 +41,6 @@ def settle_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, 50, 100)
-
-
-def hot_first(routes: list[BaseRoute]) -> list[BaseRoute]:
-    hot = [r for r in routes if isinstance(r, Route) and r.path in HOT_ROUTES and "POST" in (r.methods or ())]
-    return hot + [r for r in routes if r not in hot]
 
 
 class BrowserCORS(CORSMiddleware):
@@ -76,75 +58,19 @@ class BrowserCORS(CORSMiddleware):
         await super().__call__(scope, receive, send)
 
 
-class Gateway:
-    """Everything a request needs, built once per process."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.tokens = TokenGuard(settings.allowed_tokens)
-        self.admin_guard = TokenGuard([settings.auth_token] if settings.auth_token else [])
-        self.metrics_guard = TokenGuard([settings.metrics_token] if settings.metrics_token else [])
-        self.metrics = Metrics()
-        self.store: PoolStore = self._store(settings)
-        self.keys = KeyManager(settings.api_keys, self.store, max_failures=settings.max_failures,
-                               project_of=self._projects(settings),
-                               surge=SurgeDetector(settings.ip_limit_threshold, settings.ip_limit_window))
-        self.client = GeminiClient(base_url=settings.base_url, keys=self.keys, max_retries=settings.max_retries,
-                                   time_out=settings.time_out, connect_timeout=settings.connect_timeout,
-                                   read_timeout=settings.read_timeout, max_wait=settings.max_wait,
-                                   connections=settings.upstream_connections,
-                                   max_per_key=settings.max_concurrent_per_key, probe_model=settings.probe_model,
-                                   on_outcome=self.metrics.upstream)
-        self.prober = KeyProber(self.keys, self.client, interval=settings.check_interval)
-        self.events: EventSink = build_event_sink(settings)
-        self.signatures = SignatureCache()
-        self.catalog = ModelCatalog(self.client, settings.models_cache_ttl)
-        self.chat = ChatService(self.client, search_models=settings.model_search,
-                                code_execution=settings.tools_code_execution_enabled,
-                                signatures=self.signatures, events=self.events,
-                                image_max_bytes=settings.image_fetch_max_bytes,
-                                image_timeout=settings.image_fetch_timeout)
-        self.embeddings = EmbeddingsService(self.client)
-        self.native = NativeService(self.client, self.events)
-        self.sessions = build_sessions(self)
-
-    @staticmethod
-    def _projects(settings: Settings) -> dict[str, str]:
-        """``KEY_PROJECTS`` names keys by the key itself or by its id; the pool knows only ids."""
-        known = {key_id(k): k for k in settings.api_keys}
-        out: dict[str, str] = {}
-        for name, project in settings.key_projects.items():
-            kid = name if name in known else key_id(name)
-            if kid in known:
-                out[kid] = project
-        return out
-
-    @staticmethod
-    def _store(settings: Settings) -> PoolStore:
-        if settings.redis_url:
-            from app.keys import RedisPoolStore
-            return RedisPoolStore(settings.redis_url)
-        return MemoryPoolStore()
-
-    async def start(self) -> None:
-        await self.client.start()
-        await self.events.start()
-        await self.sessions.start()
-        self.prober.start()
-        if not self.settings.api_keys:
-            log.warning("no API keys are configured: API calls will answer 503 until API_KEYS is set")
-        if not self.tokens.configured:
-            log.warning("ALLOWED_TOKENS is empty: every API call will be refused with 401")
-
-    async def stop(self) -> None:
-        await self.prober.stop()
-        await self.sessions.stop()
-        await self.events.stop()  # flushes analytics within its own time bound
-        await self.client.close()
-        await self.store.close()
-
-    def health_extras(self) -> dict[str, Any]:
-        return {"analytics": self.events.stats(), "prober": self.prober.stats()}
+def surface_routes() -> list[BaseRoute]:
+    """Every surface, hot mounts first (Starlette matches in order)."""
+    native = native_routes.routes()
+    return [
+        Mount("/v1", routes=[*openai_routes.routes(), *anthropic_routes.routes(), *native_routes.v1_routes(),
+                             Mount("/messages", routes=[anthropic_routes.SURFACE.fallback()]),
+                             openai_routes.SURFACE.fallback()]),
+        Mount("/v1beta", routes=[*native, native_routes.SURFACE.fallback()]),
+        Mount("/gemini/v1beta", routes=[*native, native_routes.SURFACE.fallback()]),
+        *session_routes.routes(),
+        *admin_routes.routes(),
+        *ops_routes.routes(),
+    ]
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -164,14 +90,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await gw.stop()
 
-    routes = hot_first([*openai_routes.routes("/v1"), *openai_routes.routes("/hf/v1"), *native_routes.routes(),
-                        *ops_routes.routes(), *admin_routes.routes(), *session_routes.routes()])
+    routes = surface_routes()
+    fallback = ops_routes.SURFACE.fallback()
+    hf_root = ops_routes.SURFACE.route("/hf", ops_routes.root, ["GET", "HEAD"])
+    app_routes = [*routes, hf_root, Mount("/hf", routes=[*routes, fallback]), fallback]
     middleware = [
         Middleware(RequestMetrics, metrics=gw.metrics),
         Middleware(BrowserCORS, allow_origins=settings.cors_allow_origins,
                    allow_methods=settings.cors_allow_methods, allow_headers=settings.cors_allow_headers,
                    allow_credentials=settings.cors_allow_credentials, expose_headers=["retry-after"]),
     ]
-    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app = Starlette(routes=app_routes, middleware=middleware, lifespan=lifespan)
     app.state.gateway = gw
     return app

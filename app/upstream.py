@@ -24,7 +24,8 @@ import orjson
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_random_exponential
 
 from app.gemini.framing import JSONArrayDecoder, SSEDecoder
-from app.keys import KeyManager, Lease, NoKeyAvailable, Outcome, OutcomeKind, classify, classify_exception
+from app.errors import NoKeyAvailable, PoolExhausted, UpstreamUnavailable
+from app.keys import KeyManager, Lease, Outcome, OutcomeKind, classify, classify_exception
 
 log = logging.getLogger("gateway.upstream")
 
@@ -92,10 +93,6 @@ class UpstreamStream:
         if self._release is not None:
             self._release()
             self._release = None
-
-
-class UpstreamUnavailable(Exception):
-    """No upstream answer at all (network errors or the deadline) after every allowed attempt."""
 
 
 class _Retry(Exception):
@@ -171,7 +168,7 @@ class GeminiClient:
             async with self.session.get(f"{self._base}/models/{self._probe_model}", timeout=timeout,
                                         headers={"x-goog-api-key": lease.key}) as resp:
                 return classify(resp.status, await resp.read())
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
             return classify_exception(exc)
 
     def deadline(self) -> float:
@@ -267,7 +264,7 @@ class GeminiClient:
             try:
                 return await self.keys.acquire(model, tried)
             except NoKeyAvailable as exc:
-                if tried and not exc.no_keys and not exc.all_disabled and exc.retry_after is None:
+                if tried and isinstance(exc, PoolExhausted):
                     try:  # every untried key is gone: a tried one that failed transiently may still serve
                         return await self.keys.acquire(model, ())
                     except NoKeyAvailable as again:
@@ -292,7 +289,7 @@ class GeminiClient:
             resp = await self.session.request(method, url, data=body, headers=req_headers, timeout=timeout)
         except asyncio.CancelledError:
             raise
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
             outcome = classify_exception(exc)
             await self._report(lease, model, outcome)
             raise _Retry(outcome, None) from None
@@ -312,7 +309,7 @@ class GeminiClient:
         except asyncio.CancelledError:
             resp.close()
             raise
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
             resp.close()
             outcome = classify_exception(exc)
             await self._report(lease, model, outcome)

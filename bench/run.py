@@ -42,7 +42,7 @@ from bench.targets import start_gateway, start_nginx, start_relay, start_stream_
 from bench.upstream import run_fast
 from bench.wrk import WrkResult, run_wrk, write_script
 
-STREAM_IMPLS = ("lean", "starlette", "sse_starlette")
+from bench.variant import STREAM_IMPLS
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 NATIVE_AUTH = {"x-goog-api-key": TOKEN}
 JSON = {"Content-Type": "application/json"}

@@ -95,7 +95,7 @@ def gateway_env(upstream: Proc, port: int, *, impl: str = "lean", extra: dict[st
     env.update({
         "GATEWAY_ENV_FILE": "", "HOST": "127.0.0.1", "PORT": str(port), "API_KEYS": BENCH_KEYS,
         "ALLOWED_TOKENS": TOKEN, "BASE_URL": upstream.url + "/v1beta", "LOG_LEVEL": "WARNING",
-        "INTERACTION_LOG": "", "PYTHONUNBUFFERED": "1", "GATEWAY_STREAM_IMPL": impl,
+        "INTERACTION_LOG": "", "PYTHONUNBUFFERED": "1", "BENCH_STREAM_IMPL": impl,
     })
     env.update(extra or {})
     return env
@@ -103,7 +103,9 @@ def gateway_env(upstream: Proc, port: int, *, impl: str = "lean", extra: dict[st
 
 def start_gateway(group: Processes, name: str, upstream: Proc, *, impl: str = "lean",
                   extra: dict[str, str] | None = None) -> Proc:
-    """``python -m app`` exactly as deployed (uvicorn, uvloop, httptools, one worker)."""
+    """``python -m app`` exactly as deployed (uvicorn, uvloop, httptools, one worker); the stock stream
+    responses it is compared with run through ``bench.variant``."""
     port = free_port()
-    return group.start(name, [python(), "-m", "app"], env=gateway_env(upstream, port, impl=impl, extra=extra),
+    entry = "app" if impl == "lean" else "bench.variant"
+    return group.start(name, [python(), "-m", entry], env=gateway_env(upstream, port, impl=impl, extra=extra),
                        port=port)

@@ -7,7 +7,9 @@ Keys are named by ``key_id`` everywhere except in the upstream request header.
 
 from .classify import OK_OUTCOME, Outcome, OutcomeKind, classify, classify_exception, parse_duration
 from .ids import key_id, scrub
-from .manager import KeyManager, Lease, NoKeyAvailable, UnknownKey
+from app.errors import NoKeyAvailable
+
+from .manager import KeyManager, Lease, UnknownKey
 from .quota_time import next_pacific_midnight
 from .redis_store import RedisPoolStore
 from .surge import SurgeDetector

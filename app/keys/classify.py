@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
+from app.gemini.errors import GoogleError, parse_duration, parse_error
 
 __all__ = ["OK_OUTCOME", "Outcome", "OutcomeKind", "classify", "classify_exception", "parse_duration"]
 
@@ -86,125 +86,11 @@ _RESOURCE_PERMISSION_RE = re.compile(
     r"permission to access (?:the )?(?:file|cached ?content|tuned ?model|corpus|document)", re.IGNORECASE
 )
 _PREPAID_RE = re.compile(r"prepa(?:id|yment) credits? (?:are |is |have been )?(?:depleted|exhausted)", re.I)
-_MESSAGE_RETRY_RE = re.compile(r"retry in\s+([0-9]+(?:\.[0-9]+)?)\s*(ms|s)\b", re.IGNORECASE)
-_DURATION_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?)\s*(ms|s)?\s*$")
-
-_MAX_RETRY_AFTER = 86_400.0
-
-
-def parse_duration(value: Any) -> float | None:
-    """Parse a protobuf ``Duration`` as JSON renders it (``"34s"``, ``"34.4s"``) into seconds.
-
-    Also accepts the ``{"seconds": 34, "nanos": 400000000}`` object form and bare numbers, because error bodies
-    relayed through other layers sometimes re-encode it. Garbage yields ``None``.
-    """
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    elif isinstance(value, str):
-        m = _DURATION_RE.match(value)
-        if m is None:
-            return None
-        seconds = float(m.group(1)) / (1000.0 if m.group(2) == "ms" else 1.0)
-    elif isinstance(value, dict):
-        try:
-            seconds = float(value.get("seconds", 0) or 0) + float(value.get("nanos", 0) or 0) / 1e9
-        except (TypeError, ValueError):
-            return None
-    else:
-        return None
-    if seconds != seconds or seconds < 0:  # NaN or negative
-        return None
-    return min(seconds, _MAX_RETRY_AFTER)
-
-
-def _error_object(body: bytes | str | dict[str, Any] | list[Any] | None) -> dict[str, Any]:
-    """Return the inner ``error`` object of a Google error body, or ``{}`` when there is none.
-
-    Unwraps the one-element JSON array used by the OpenAI-compat layer and by non-SSE streams.
-    """
-    if isinstance(body, (bytes, bytearray, memoryview, str)):
-        if not body:
-            return {}
-        try:
-            body = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return {}
-    if isinstance(body, list):
-        body = next((item for item in body if isinstance(item, dict)), None)
-    if not isinstance(body, dict):
-        return {}
-    err = body.get("error")
-    return err if isinstance(err, dict) else {}
-
-
-@dataclass(slots=True)
-class _Parsed:
-    message: str
-    status: str
-    reasons: list[str]
-    quota_ids: list[str]
-    retry_delay: float | None
-
-
-def _parse(err: dict[str, Any]) -> _Parsed:
-    message = err.get("message")
-    status = err.get("status")
-    parsed = _Parsed(
-        message=message if isinstance(message, str) else "",
-        status=status if isinstance(status, str) else "",
-        reasons=[],
-        quota_ids=[],
-        retry_delay=None,
-    )
-    details = err.get("details")
-    if not isinstance(details, list):
-        return parsed
-    for detail in details:
-        if not isinstance(detail, dict):
-            continue
-        type_url = detail.get("@type")
-        type_name = type_url.rsplit(".", 1)[-1] if isinstance(type_url, str) else ""
-        if type_name == "ErrorInfo":
-            reason = detail.get("reason")
-            if isinstance(reason, str) and reason:
-                parsed.reasons.append(reason)
-        elif type_name == "QuotaFailure":
-            violations = detail.get("violations")
-            if isinstance(violations, list):
-                for violation in violations:
-                    if isinstance(violation, dict):
-                        quota_id = violation.get("quotaId")
-                        if isinstance(quota_id, str) and quota_id:
-                            parsed.quota_ids.append(quota_id)
-        elif type_name == "RetryInfo":
-            parsed.retry_delay = parse_duration(detail.get("retryDelay"))
-    return parsed
-
-
-def _retry_after(parsed: _Parsed) -> float | None:
-    from_message: float | None = None
-    m = _MESSAGE_RETRY_RE.search(parsed.message)
-    if m is not None:
-        from_message = float(m.group(1)) / (1000.0 if m.group(2).lower() == "ms" else 1.0)
-        from_message = min(from_message, _MAX_RETRY_AFTER)
-    if parsed.retry_delay is None:
-        return from_message
-    if from_message is None:
-        return parsed.retry_delay
-    return max(parsed.retry_delay, from_message)
-
-
-def _classify_429(parsed: _Parsed) -> Outcome:
-    retry_after = _retry_after(parsed)
-    daily = next((q for q in parsed.quota_ids if "PerDay" in q), None)
+def _classify_429(parsed: GoogleError) -> Outcome:
+    retry_after = parsed.retry_after
+    daily = parsed.daily_quota
     if daily is not None:
         return Outcome(OutcomeKind.QUOTA_EXHAUSTED, 429, retry_after, daily)
-    if _PREPAID_RE.search(parsed.message):
-        return Outcome(OutcomeKind.QUOTA_EXHAUSTED, 429, retry_after, "PREPAYMENT_CREDITS_DEPLETED")
-    if not parsed.quota_ids and "per day" in parsed.message.lower():
-        return Outcome(OutcomeKind.QUOTA_EXHAUSTED, 429, retry_after, "PerDay")
     reason = (
         parsed.quota_ids[0]
         if parsed.quota_ids
@@ -213,7 +99,7 @@ def _classify_429(parsed: _Parsed) -> Outcome:
     return Outcome(OutcomeKind.RATE_LIMITED, 429, retry_after, reason)
 
 
-def _key_reason(parsed: _Parsed) -> str | None:
+def _key_reason(parsed: GoogleError) -> str | None:
     for reason in parsed.reasons:
         if reason in _KEY_INVALID_REASONS:
             return reason
@@ -223,7 +109,7 @@ def _key_reason(parsed: _Parsed) -> str | None:
     return None
 
 
-def _status_name(parsed: _Parsed, status: int) -> str:
+def _status_name(parsed: GoogleError, status: int) -> str:
     return parsed.status or f"HTTP_{status}"
 
 
@@ -231,7 +117,7 @@ def classify(status: int, body: bytes | str | dict[str, Any] | list[Any] | None)
     """Classify one upstream answer (status + error body, raw or parsed; garbage tolerated)."""
     if 200 <= status < 300:
         return OK_OUTCOME
-    parsed = _parse(_error_object(body))
+    parsed = parse_error(body)
     if status == 429:
         return _classify_429(parsed)
     if status == 401:
@@ -246,7 +132,7 @@ def classify(status: int, body: bytes | str | dict[str, Any] | list[Any] | None)
             return Outcome(OutcomeKind.KEY_INVALID, status, None, key_reason)
         return Outcome(OutcomeKind.CLIENT_ERROR, status, None, _status_name(parsed, status))
     if status == 408 or status >= 500 or status < 200 or 300 <= status < 400:
-        return Outcome(OutcomeKind.TRANSIENT, status, _retry_after(parsed), _status_name(parsed, status))
+        return Outcome(OutcomeKind.TRANSIENT, status, parsed.retry_after, _status_name(parsed, status))
     return Outcome(OutcomeKind.CLIENT_ERROR, status, None, _status_name(parsed, status))
 
 

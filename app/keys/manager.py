@@ -31,6 +31,9 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.errors import (AllKeysDisabled, NoKeyAvailable, NoKeysConfigured, PoolExhausted, PoolQuotaExhausted,
+                        PoolRateLimited)
+
 from .classify import Outcome, OutcomeKind
 from .ids import key_id as make_key_id
 from .quota_time import next_pacific_midnight
@@ -42,6 +45,8 @@ __all__ = ["KeyManager", "Lease", "NoKeyAvailable", "UnknownKey"]
 log = logging.getLogger(__name__)
 
 _MIN_COOL = 1.0
+#: A cooldown ending this close to Pacific midnight is a daily-quota cooldown (clocks of replicas differ).
+_DAILY_SLACK = 5.0
 _BACKOFF_CAP = 60.0
 _OK = OutcomeKind.OK
 _TRANSIENT = OutcomeKind.TRANSIENT
@@ -56,22 +61,6 @@ class Lease:
 
     key: str = field(repr=False)
     key_id: str
-
-
-class NoKeyAvailable(Exception):
-    """No key can serve the request now; ``message`` says why (ids and counts only, never a key).
-
-    ``retry_after``: whole seconds until the earliest cooldown ends (all usable keys cooling), else ``None``.
-    ``all_disabled``: every key is disabled (the gateway answers 503). ``no_keys``: none are configured.
-    """
-
-    def __init__(self, message: str, *, retry_after: float | None = None, all_disabled: bool = False,
-                 no_keys: bool = False) -> None:
-        super().__init__(message)
-        self.message = message
-        self.retry_after = retry_after
-        self.all_disabled = all_disabled
-        self.no_keys = no_keys
 
 
 class UnknownKey(KeyError):
@@ -182,12 +171,12 @@ class KeyManager:
         """
         ids = self._ids
         if not ids:
-            raise NoKeyAvailable("no API keys are configured", no_keys=True)
+            raise NoKeysConfigured("no API keys are configured: set API_KEYS")
         if self.surge.pause_until:
             paused = self.surge.paused_for(model, self._clock())
             # Only the pause holds back a key that could serve now; otherwise the usual answer says why.
             if paused is not None and await self.wait_time(model) == 0.0:
-                raise NoKeyAvailable(
+                raise PoolRateLimited(
                     f"several API keys were rate-limited at once for model '{model}' (an IP- or project-wide "
                     f"limit): the pool is backing off; retry in {math.ceil(paused)} s",
                     retry_after=float(math.ceil(paused)))
@@ -258,20 +247,24 @@ class KeyManager:
             reasons = await self._store.disabled(ids)
             tally = Counter(reasons.values())
             why = "; ".join(f"{n} × {reason}" for reason, n in tally.most_common(5))
-            return NoKeyAvailable(
-                f"all {_plural(total, 'API key')} are disabled" + (f" ({why})" if why else ""),
-                all_disabled=True,
-            )
+            return AllKeysDisabled(f"all {_plural(total, 'API key')} are disabled" + (f" ({why})" if why else ""))
         tried = sum(1 for kid in ids if kid in exclude) if exclude else 0
         if picked.wait is not None:
             retry_after = float(max(1, math.ceil(picked.wait)))
             extra = f", {tried} already tried for this request" if tried else ""
-            return NoKeyAvailable(
-                f"every usable API key for model '{model}' is cooling down after a rate limit or an exhausted "
-                f"daily quota ({_plural(total, 'key')} in the pool{extra}); retry in {retry_after:.0f} s",
+            now = self._clock()
+            if now + picked.wait >= next_pacific_midnight(now) - _DAILY_SLACK:
+                # The earliest key back is back at Pacific midnight: the pool is out of daily quota.
+                return PoolQuotaExhausted(
+                    f"every usable API key for model '{model}' is out of its daily quota "
+                    f"({_plural(total, 'key')} in the pool{extra}); quotas reset at midnight US Pacific time, "
+                    f"in {retry_after:.0f} s", retry_after=retry_after)
+            return PoolRateLimited(
+                f"every usable API key for model '{model}' is cooling down after a rate limit "
+                f"({_plural(total, 'key')} in the pool{extra}); retry in {retry_after:.0f} s",
                 retry_after=retry_after,
             )
-        return NoKeyAvailable(
+        return PoolExhausted(
             f"every usable API key for model '{model}' was already tried for this request "
             f"({tried} tried, {_plural(total, 'key')} in the pool)",
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-Surface = Literal["openai", "native", "session"]
+Surface = Literal["openai", "native", "session", "anthropic"]
 
 
 @dataclass(slots=True)

@@ -12,12 +12,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.keys import OutcomeKind
-
-_SURFACES = (("/v1/", "openai"), ("/hf/v1/", "openai"), ("/v1beta/", "native"), ("/gemini/v1beta/", "native"),
-             ("/hf/v1beta/", "native"), ("/start_chat", "session"), ("/send_message", "session"),
-             ("/end_chat", "session"), ("/hf/start_chat", "session"), ("/hf/send_message", "session"),
-             ("/hf/end_chat", "session"), ("/admin", "admin"), ("/hf/admin", "admin"))
-
+from app.surfaces import SURFACE_KEY
 
 class Metrics:
     CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -31,11 +26,16 @@ class Metrics:
         self._keys = Gauge("gateway_keys", "Keys in the pool by state", ["state"], registry=self.registry)
         self._events = Gauge("gateway_analytics", "Analytics pipeline counters", ["counter"],
                              registry=self.registry)
+        self._unknown = Counter("gateway_unknown_routes", "Requests for routes the gateway does not have, by "
+                                "the surface whose prefix they used", ["surface"], registry=self.registry)
         self._upstream_children = {kind: self._upstream.labels(kind.value) for kind in OutcomeKind}
         self._request_children: dict[tuple[str, str], Any] = {}
 
     def upstream(self, kind: OutcomeKind) -> None:
         self._upstream_children[kind].inc()
+
+    def unknown_route(self, surface: str) -> None:
+        self._unknown.labels(surface).inc()
 
     def request(self, surface: str, status: int) -> None:
         key = (surface, f"{status // 100}xx")
@@ -54,7 +54,7 @@ class Metrics:
 
 
 class RequestMetrics:
-    """ASGI middleware counting responses by surface and status class."""
+    """ASGI middleware counting responses by surface (set by the route that took the request) and status."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -64,15 +64,11 @@ class RequestMetrics:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path: str = scope["path"]
-        surface = next((name for prefix, name in _SURFACES if path.startswith(prefix)), None)
-        if surface is None:
-            await self.app(scope, receive, send)
-            return
 
         async def counting_send(message: Message) -> None:
             if message["type"] == "http.response.start":
-                self.metrics.request(surface, message["status"])
+                # The surface's route wrapper labelled the scope; a request no surface took is "other".
+                self.metrics.request(scope.get(SURFACE_KEY, "other"), message["status"])
             await send(message)
 
         await self.app(scope, receive, counting_send)

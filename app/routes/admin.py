@@ -11,56 +11,56 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from app.errors import GatewayError, InvalidRequest, NotFound, Unauthenticated
 from app.keys import UnknownKey
-from app.routes.common import BodyError, gateway, read_json
+from app.keys.validate import KeyFormatError, checked_keys
+from app.routes.common import gateway, read_json
 from app.routes.responses import to_response
 from app.security import bearer
 from app.services.replies import JsonReply
+from app.surfaces import Surface, json_response
 
 PAGE = Path(__file__).with_name("admin.html")
 
 
-def _error(status: int, message: str) -> Response:
-    return to_response(JsonReply.of({"error": {"message": message, "code": status}}, status))
+def render(exc: GatewayError) -> Response:
+    return json_response(exc.status, {"error": {"message": exc.message, "code": exc.status}}, exc.headers())
 
 
-def _denied(request: Request) -> Response | None:
+def authenticate(request: Request) -> None:
     gw = gateway(request)
     token = bearer(request.headers) or request.headers.get("x-admin-token")
     if not gw.admin_guard.configured:
-        return _error(401, "no AUTH_TOKEN (or ALLOWED_TOKENS) is configured, so the admin API is closed")
+        raise Unauthenticated("the admin API is closed: set AUTH_TOKEN (a client token never opens it)")
     if not gw.admin_guard.check(token):
-        return _error(401, "missing or invalid admin token")
-    return None
+        raise Unauthenticated("missing or invalid admin token")
+
+
+SURFACE = Surface("admin", render, authenticate)
 
 
 async def keys(request: Request) -> Response:
-    if (denied := _denied(request)) is not None:
-        return denied
     gw = gateway(request)
     return to_response(JsonReply.of({"keys": await gw.keys.snapshot(), "summary": await gw.keys.summary(),
                                      "prober": gw.prober.stats()}))
 
 
 async def add_key(request: Request) -> Response:
-    if (denied := _denied(request)) is not None:
-        return denied
     gw = gateway(request)
-    try:
-        payload = await read_json(request, 64 * 1024)
-    except BodyError as exc:
-        return _error(exc.status, str(exc))
+    payload = await read_json(request, 64 * 1024)
     key = payload.get("key") if isinstance(payload, dict) else None
     if not isinstance(key, str) or not key.strip():
-        return _error(400, "'key' must be a non-empty string")
+        raise InvalidRequest("'key' must be a non-empty string", param="key")
+    try:
+        keys = checked_keys(key)  # a pasted list is several keys; all are checked before any is added
+    except KeyFormatError as exc:
+        raise InvalidRequest(f"'key': {exc}", param="key") from None
     project = payload.get("project")
-    key_id = gw.keys.add_key(key, project if isinstance(project, str) else None)
-    return to_response(JsonReply.of({"id": key_id}, 201))
+    ids = [gw.keys.add_key(k, project if isinstance(project, str) else None) for k in keys]
+    return to_response(JsonReply.of({"id": ids[0], "ids": ids}, 201))
 
 
 async def key_action(request: Request) -> Response:
-    if (denied := _denied(request)) is not None:
-        return denied
     gw = gateway(request)
     key_id, action = request.path_params["key_id"], request.path_params.get("action", "")
     try:
@@ -76,9 +76,9 @@ async def key_action(request: Request) -> Response:
             return to_response(JsonReply.of({"id": key_id, "check": outcome.kind.value,
                                              "status": outcome.status, "reason": outcome.reason}))
         else:
-            return _error(404, f"unknown action {action!r}")
+            raise NotFound(f"unknown action {action!r}")
     except (UnknownKey, KeyError):
-        return _error(404, f"no key with id {key_id!r}")
+        raise NotFound(f"no key with id {key_id!r}") from None
     return to_response(JsonReply.of({"id": key_id, "done": action or "removed"}))
 
 
@@ -87,11 +87,8 @@ async def page(request: Request) -> Response:
 
 
 def routes() -> list[Route]:
-    out: list[Route] = []
-    for prefix in ("", "/hf"):
-        out += [Route(f"{prefix}/admin", page, methods=["GET"]),
-                Route(f"{prefix}/admin/keys", keys, methods=["GET"]),
-                Route(f"{prefix}/admin/keys", add_key, methods=["POST"]),
-                Route(prefix + "/admin/keys/{key_id}", key_action, methods=["DELETE"]),
-                Route(prefix + "/admin/keys/{key_id}/{action}", key_action, methods=["POST"])]
-    return out
+    return [SURFACE.route("/admin", page, ["GET"], auth=False),
+            SURFACE.route("/admin/keys", keys, ["GET"]),
+            SURFACE.route("/admin/keys", add_key, ["POST"]),
+            SURFACE.route("/admin/keys/{key_id}", key_action, ["DELETE"]),
+            SURFACE.route("/admin/keys/{key_id}/{action}", key_action, ["POST"])]

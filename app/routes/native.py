@@ -1,5 +1,5 @@
-"""The Gemini-native surface under ``/v1beta``, ``/gemini/v1beta`` and ``/hf/v1beta`` (plus ``POST /v1/models/
-{m}:{method}`` for clients whose default API version is v1). Errors here speak Google's error shape."""
+"""The Gemini-native surface: mounted at ``/v1beta`` and ``/gemini/v1beta`` (and under ``/hf``), plus
+``POST /v1/models/{m}:{method}`` for SDKs whose default API version is v1. Errors speak Google's shape."""
 
 from __future__ import annotations
 
@@ -7,32 +7,37 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.routes.common import BodyError, gateway, read_body
+from app.errors import GatewayError, NoKeysConfigured, NotFound, PermissionDenied, Unauthenticated
+from app.gemini.render import render_error
+from app.routes.common import gateway, read_body
 from app.routes.responses import to_response
 from app.security import native_token
 from app.services.native import strip_key
-from app.services.replies import JsonReply, google_error_body
+from app.surfaces import Surface, json_response
 
 _NO_CALLER = ("Method doesn't allow unregistered callers (callers without established identity). Please use API "
               "Key or other form of API consumer identity to call this API.")
 
 
-def _denied(request: Request) -> Response | None:
+def render(exc: GatewayError) -> Response:
+    status, body, headers, content_type = render_error(exc)
+    return json_response(status, body, headers, content_type)
+
+
+def authenticate(request: Request) -> None:
+    """A client token where a Gemini key would go: ``x-goog-api-key``, ``?key=`` or Bearer."""
     gw = gateway(request)
     query = request.query_params if b"key=" in request.scope.get("query_string", b"") else {}
     token = native_token(request.headers, query)
     if token is None:
-        return to_response(JsonReply.of(google_error_body(403, _NO_CALLER, "PERMISSION_DENIED"), 403))
+        raise PermissionDenied(_NO_CALLER)
     if not gw.tokens.check(token):
-        body = google_error_body(400, "API key not valid. Please pass a valid API key.", "INVALID_ARGUMENT")
-        body["error"]["details"] = [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
-                                     "domain": "googleapis.com",
-                                     "metadata": {"service": "generativelanguage.googleapis.com"}}]
-        return to_response(JsonReply.of(body, 400))
+        raise Unauthenticated("API key not valid. Please pass a valid API key.")
     if not gw.keys.has_keys():
-        return to_response(JsonReply.of(google_error_body(
-            503, "no API keys are configured: set API_KEYS", "UNAVAILABLE"), 503))
-    return None
+        raise NoKeysConfigured("no API keys are configured: set API_KEYS")
+
+
+SURFACE = Surface("native", render, authenticate)
 
 
 def _query(request: Request) -> str:
@@ -40,32 +45,22 @@ def _query(request: Request) -> str:
 
 
 async def list_models(request: Request) -> Response:
-    if (denied := _denied(request)) is not None:
-        return denied
     return to_response(await gateway(request).native.list_models(_query(request)))
 
 
 async def get_model(request: Request) -> Response:
-    if (denied := _denied(request)) is not None:
-        return denied
     name = request.path_params["name"]
     if ":" in name:
-        return to_response(JsonReply.of(google_error_body(404, f"Use POST for {name!r}", "NOT_FOUND"), 404))
+        raise NotFound(f"Use POST for {name!r}")
     return to_response(await gateway(request).native.get_model(name.removeprefix("models/"), _query(request)))
 
 
 async def call_model(request: Request) -> Response:
-    if (denied := _denied(request)) is not None:
-        return denied
     gw = gateway(request)
     model, sep, method = request.path_params["name"].removeprefix("models/").rpartition(":")
     if not sep:
-        return to_response(JsonReply.of(google_error_body(
-            404, "Expected models/{model}:{method}", "NOT_FOUND"), 404))
-    try:
-        body = await read_body(request, gw.settings.max_request_body)
-    except BodyError as exc:
-        return to_response(JsonReply.of(google_error_body(exc.status, str(exc), "INVALID_ARGUMENT"), exc.status))
+        raise NotFound("Expected models/{model}:{method}")
+    body = await read_body(request, gw.settings.max_request_body)
     reply = await gw.native.call(model, method, body, _query(request),
                                  user_id=request.headers.get("x-user-id"),
                                  session_id=request.headers.get("x-session-id"))
@@ -73,11 +68,12 @@ async def call_model(request: Request) -> Response:
 
 
 def routes() -> list[Route]:
-    out: list[Route] = []
-    for prefix in ("/v1beta", "/gemini/v1beta", "/hf/v1beta"):
-        out += [Route(f"{prefix}/models", list_models, methods=["GET"]),
-                Route(prefix + "/models/{name:path}", get_model, methods=["GET"]),
-                Route(prefix + "/models/{name:path}", call_model, methods=["POST"])]
-    out += [Route("/v1/models/{name:path}", call_model, methods=["POST"]),
-            Route("/hf/v1/models/{name:path}", call_model, methods=["POST"])]
-    return out
+    """Paths relative to a ``/v1beta`` mount."""
+    return [SURFACE.route("/models", list_models, ["GET"]),
+            SURFACE.route("/models/{name:path}", get_model, ["GET"]),
+            SURFACE.route("/models/{name:path}", call_model, ["POST"])]
+
+
+def v1_routes() -> list[Route]:
+    """Native calls under the ``/v1`` mount (``GET /v1/models`` stays OpenAI's)."""
+    return [SURFACE.route("/models/{name:path}", call_model, ["POST"])]

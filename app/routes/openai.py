@@ -1,4 +1,5 @@
-"""The OpenAI surface, mounted under ``/v1`` and ``/hf/v1``. Thin: auth, body, service, response.
+"""The OpenAI surface (mounted at ``/v1``, and ``/hf/v1`` through the ``/hf`` alias). Thin: body, service,
+response; auth and error rendering come from :data:`SURFACE`.
 
 Plain Starlette routes rather than FastAPI's dependency-solving ones: these are the hot paths (bench/).
 """
@@ -12,52 +13,45 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.keys import NoKeyAvailable
-from app.protocols.openai_chat.errors import openai_error_body
+from app.errors import GatewayError, NoKeysConfigured, NotFound, Unauthenticated
+from app.protocols.openai_chat.errors import render_error
 from app.protocols.openai_chat.models import models_from_gemini
-from app.routes.common import BodyError, gateway, read_json
+from app.routes.common import gateway, read_json
 from app.routes.responses import to_response
 from app.security import bearer
-from app.services.replies import JsonReply, openai_error_reply
-from app.upstream import UpstreamResponse, UpstreamUnavailable
+from app.services.replies import JsonReply
+from app.surfaces import Surface, json_response
 
 
-def _error(status: int, message: str, type_: str, code: str | None = None, param: str | None = None,
-           headers: dict[str, str] | None = None) -> Response:
-    reply = JsonReply.of(openai_error_body(message, type_, param, code), status, headers)
-    return to_response(reply)
+def render(exc: GatewayError) -> Response:
+    status, body, headers = render_error(exc)
+    return json_response(status, body, headers)
 
 
-def _denied(request: Request) -> Response | None:
+def authenticate(request: Request) -> None:
+    """A client token as ``Authorization: Bearer``; with no pool keys at all, say so before anything else."""
     gw = gateway(request)
     if gw.tokens.check(bearer(request.headers)):
         if not gw.keys.has_keys():
-            return _error(503, "no API keys are configured: set API_KEYS", "service_unavailable",
-                          "no_keys_configured")
-        return None
+            raise NoKeysConfigured("no API keys are configured: set API_KEYS")
+        return
     if not gw.tokens.configured:
-        message = "the gateway has no ALLOWED_TOKENS configured, so it accepts no caller"
-    elif request.headers.get("authorization"):
-        message = "invalid bearer token"
-    else:
-        message = "missing bearer token: send 'Authorization: Bearer <token>'"
-    return _error(401, message, "invalid_request_error", "invalid_api_key")
+        raise Unauthenticated("the gateway has no ALLOWED_TOKENS configured, so it accepts no caller")
+    if request.headers.get("authorization"):
+        raise Unauthenticated("invalid bearer token")
+    raise Unauthenticated("missing bearer token: send 'Authorization: Bearer <token>'")
 
 
-async def _authorised_json(request: Request) -> tuple[Any, Response | None]:
-    """The caller checked and the JSON body read, or the error response that stops the request."""
-    if (denied := _denied(request)) is not None:
-        return None, denied
-    try:
-        return await read_json(request, gateway(request).settings.max_request_body), None
-    except BodyError as exc:
-        return None, _error(exc.status, str(exc), "invalid_request_error")
+SURFACE = Surface("openai", render, authenticate)
+
+
+async def body_of(request: Request) -> Any:
+    """The JSON body, within ``MAX_REQUEST_BODY``; refusals are rendered by the surface."""
+    return await read_json(request, gateway(request).settings.max_request_body)
 
 
 async def chat_completions(request: Request) -> Response:
-    payload, stop = await _authorised_json(request)
-    if stop is not None:
-        return stop
+    payload = await body_of(request)
     gw = gateway(request)
     reply = await gw.chat.complete(payload, user_id=request.headers.get("x-user-id"),
                                    session_id=request.headers.get("x-session-id"))
@@ -65,55 +59,33 @@ async def chat_completions(request: Request) -> Response:
 
 
 async def embeddings(request: Request) -> Response:
-    payload, stop = await _authorised_json(request)
-    if stop is not None:
-        return stop
+    payload = await body_of(request)
     return to_response(await gateway(request).embeddings.embed(payload))
 
 
-async def _catalog(request: Request) -> list[dict] | Response:
+async def _listing(request: Request) -> dict[str, Any]:
     gw = gateway(request)
-    try:
-        models = await gw.catalog.models()
-    except (NoKeyAvailable, UpstreamUnavailable) as exc:
-        return to_response(openai_error_reply(exc))
-    if isinstance(models, UpstreamResponse):
-        return to_response(openai_error_reply(models))
-    return models
+    return models_from_gemini(await gw.catalog.models(), search_models=gw.settings.model_search,
+                              created=int(time.time()))
 
 
 async def list_models(request: Request) -> Response:
-    if (denied := _denied(request)) is not None:
-        return denied
-    models = await _catalog(request)
-    if isinstance(models, Response):
-        return models
-    listing = models_from_gemini(models, search_models=gateway(request).settings.model_search,
-                                 created=int(time.time()))
-    return to_response(JsonReply.of(listing))
+    return to_response(JsonReply.of(await _listing(request)))
 
 
 async def get_model(request: Request) -> Response:
-    if (denied := _denied(request)) is not None:
-        return denied
     wanted = request.path_params["model_id"].removeprefix("models/")
-    models = await _catalog(request)
-    if isinstance(models, Response):
-        return models
-    listing = models_from_gemini(models, search_models=gateway(request).settings.model_search,
-                                 created=int(time.time()))
-    for entry in listing["data"]:
+    for entry in (await _listing(request))["data"]:
         if entry["id"] == wanted:
             return to_response(JsonReply.of(entry))
-    return _error(404, f"The model '{wanted}' does not exist", "invalid_request_error", "model_not_found",
-                  "model")
+    raise NotFound(f"The model '{wanted}' does not exist", param="model", code="model_not_found")
 
 
-def routes(prefix: str) -> list[Route]:
+def routes() -> list[Route]:
+    """Paths relative to the ``/v1`` mount."""
     return [
-        Route(f"{prefix}/chat/completions", chat_completions, methods=["POST"]),
-        Route(f"{prefix}/embeddings", embeddings, methods=["POST"]),
-        Route(f"{prefix}/models", list_models, methods=["GET"]),
-        Route(prefix + "/models/{model_id:path}", get_model, methods=["GET"]),
+        SURFACE.route("/chat/completions", chat_completions, ["POST"]),
+        SURFACE.route("/embeddings", embeddings, ["POST"]),
+        SURFACE.route("/models", list_models, ["GET"]),
+        SURFACE.route("/models/{model_id:path}", get_model, ["GET"]),
     ]
-

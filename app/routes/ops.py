@@ -1,4 +1,5 @@
-"""Liveness, pool summary and the tiny root page that keep-alive pingers hit. Open, and never leak a key."""
+"""Liveness, pool summary, metrics and the tiny root page that keep-alive pingers hit. Open (``/metrics``
+optionally behind ``METRICS_TOKEN``), and never leak a key."""
 
 from __future__ import annotations
 
@@ -6,10 +7,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from app.errors import GatewayError, Unauthenticated
 from app.routes.common import gateway
+from app.routes.responses import to_response
 from app.security import bearer
 from app.services.replies import JsonReply
-from app.routes.responses import to_response
+from app.surfaces import Surface, json_response
+
+
+def render(exc: GatewayError) -> Response:
+    return json_response(exc.status, {"error": {"message": exc.message, "code": exc.code}}, exc.headers())
+
+
+SURFACE = Surface("ops", render)
 
 
 async def health(request: Request) -> Response:
@@ -29,7 +39,7 @@ async def health(request: Request) -> Response:
 async def metrics(request: Request) -> Response:
     gw = gateway(request)
     if gw.metrics_guard.configured and not gw.metrics_guard.check(bearer(request.headers)):
-        return to_response(JsonReply.of({"error": {"message": "missing or invalid metrics token"}}, 401))
+        raise Unauthenticated("missing or invalid metrics token")
     body = gw.metrics.render(await gw.keys.summary(), gw.events.stats())
     return Response(body, 200, media_type=gw.metrics.CONTENT_TYPE)
 
@@ -39,6 +49,5 @@ async def root(request: Request) -> Response:
 
 
 def routes() -> list[Route]:
-    return [Route("/health", health, methods=["GET"]), Route("/metrics", metrics, methods=["GET"]),
-            Route("/", root, methods=["GET", "HEAD"]), Route("/hf/health", health, methods=["GET"]),
-            Route("/hf", root, methods=["GET", "HEAD"]), Route("/hf/", root, methods=["GET", "HEAD"])]
+    return [SURFACE.route("/health", health, ["GET"]), SURFACE.route("/metrics", metrics, ["GET"]),
+            SURFACE.route("/", root, ["GET", "HEAD"])]

@@ -5,15 +5,13 @@ a task group per stream under uvicorn; measured in bench/). It keeps what matter
 the producer at once (so the upstream read is dropped), and an SSE comment is sent when the producer has been
 silent for ``keepalive`` seconds, so proxies (Cloudflare, Hugging Face) keep long thinking pauses open.
 
-``GATEWAY_STREAM_IMPL`` (``lean`` by default, ``starlette`` or ``sse_starlette``) swaps the stream response for
-the benchmark that chose it (``python -m bench``, docs/benchmarks.md). Only ``lean`` is meant for production:
-the ``starlette`` variant sends no keep-alive pings (adding them would cost yet another task per stream).
+The benchmark that chose it swaps in Starlette's and sse-starlette's stream responses from outside
+(``bench/variant.py``); production code has no switch.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import AsyncIterator
 
@@ -23,20 +21,6 @@ from starlette.types import Receive, Scope, Send
 from app.services.replies import JsonReply, Reply, StreamReply
 
 PING = b": ping\n\n"
-
-STREAM_IMPLS = ("lean", "starlette", "sse_starlette")
-
-
-def _stream_impl() -> str:
-    """Read once at import: the choice is per process, so the hot path pays no lookup per stream."""
-    impl = os.environ.get("GATEWAY_STREAM_IMPL", "").strip().lower() or "lean"
-    if impl not in STREAM_IMPLS:
-        raise ValueError(f"GATEWAY_STREAM_IMPL must be one of {', '.join(STREAM_IMPLS)}, not {impl!r}")
-    return impl
-
-
-STREAM_IMPL = _stream_impl()
-
 
 class StreamBody(Response):
     """Bytes from an async iterator, sent as bare ASGI messages by the request's own task.
@@ -49,8 +33,9 @@ class StreamBody(Response):
     """
 
     def __init__(self, body: AsyncIterator[bytes], *, media_type: str, headers: dict[str, str] | None = None,
-                 keepalive: float | None = None, status_code: int = 200) -> None:
+                 keepalive: float | None = None, status_code: int = 200, ping: bytes = PING) -> None:
         self._iterator = body
+        self._ping = ping
         self.status_code = status_code
         self.media_type = media_type
         self.background = None
@@ -92,7 +77,7 @@ class StreamBody(Response):
             except TimeoutError:
                 if keepalive and time.monotonic() - self._last >= keepalive:
                     self._last = time.monotonic()
-                    await send({"type": "http.response.body", "body": PING, "more_body": True})
+                    await send({"type": "http.response.body", "body": self._ping, "more_body": True})
                 continue
             if message["type"] == "http.disconnect":
                 self._disconnected = True
@@ -103,18 +88,6 @@ class StreamBody(Response):
 def to_response(reply: Reply, *, keepalive: float | None = None) -> Response:
     if isinstance(reply, JsonReply):
         return Response(reply.body, reply.status, reply.headers or None, reply.content_type)
-    assert isinstance(reply, StreamReply)
     headers = {"cache-control": "no-cache", "x-accel-buffering": "no", **reply.headers}
-    if STREAM_IMPL == "lean":
-        return StreamBody(reply.body, media_type=reply.content_type, headers=headers, keepalive=keepalive)
-    return _measured_alternative(reply, headers, keepalive)
-
-
-def _measured_alternative(reply: StreamReply, headers: dict[str, str], keepalive: float | None) -> Response:
-    """The stock stream responses StreamBody is measured against; imported lazily, they are bench-only."""
-    if STREAM_IMPL == "starlette":
-        from starlette.responses import StreamingResponse
-        return StreamingResponse(reply.body, media_type=reply.content_type, headers=headers)
-    from sse_starlette import EventSourceResponse
-    return EventSourceResponse(reply.body, headers=headers, media_type=reply.content_type, sep="\n",
-                               ping=keepalive or 0)
+    return StreamBody(reply.body, media_type=reply.content_type, headers=headers, keepalive=keepalive,
+                      ping=reply.ping or PING)

@@ -1,8 +1,9 @@
 """Fetches http(s) images named in chat messages, so that Gemini gets the bytes inline.
 
 Why fetch rather than pass ``fileData``: Gemini's ``fileData.fileUri`` takes Files API and YouTube URIs and
-only some public https URLs; fetching works for any URL the gateway can reach. The download is capped in size
-and time so that one message cannot exhaust memory or hold a request.
+only some public https URLs; fetching works for any public URL. Every fetch goes through
+:class:`app.net.SafeFetcher` (public addresses only, capped, no internal detail in errors); ``fetcher=None``
+means the operator turned client URL fetching off (``FETCH_CLIENT_URLS=false``).
 """
 
 from __future__ import annotations
@@ -10,33 +11,29 @@ from __future__ import annotations
 import asyncio
 import base64
 
-import aiohttp
-
+from app.net import NotFetchable, SafeFetcher
+from app.net.fetch import describe
 from app.protocols.openai_chat.errors import RequestError
 
+PARAM = "image_url.url"
 
-async def fetch_media(session: aiohttp.ClientSession, urls: list[str], *, max_bytes: int,
-                      timeout: float) -> dict[str, tuple[str, str]]:
-    """``{url: (mime_type, base64 data)}`` for every URL; a URL that cannot be fetched is a 400."""
+
+async def fetch_media(fetcher: SafeFetcher | None, urls: list[str],
+                      param: str = PARAM) -> dict[str, tuple[str, str]]:
+    """``{url: (mime_type, base64 data)}`` for every URL; a URL that cannot be fetched is a 400 naming
+    ``param`` (the field as the caller's protocol calls it)."""
+    if fetcher is None:
+        raise RequestError("this gateway does not fetch media URLs (FETCH_CLIENT_URLS=false); send the media "
+                           "inline (a data: URL or base64)", param)
     unique = list(dict.fromkeys(urls))
-    results = await asyncio.gather(*(_fetch(session, u, max_bytes, timeout) for u in unique))
+    results = await asyncio.gather(*(_fetch(fetcher, u, param) for u in unique))
     return dict(zip(unique, results, strict=True))
 
 
-async def _fetch(session: aiohttp.ClientSession, url: str, max_bytes: int,
-                 timeout: float) -> tuple[str, str]:
+async def _fetch(fetcher: SafeFetcher, url: str, param: str) -> tuple[str, str]:
     try:
-        async with session.get(url, timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
-            if resp.status != 200:
-                raise RequestError(f"could not fetch image_url {url!r}: HTTP {resp.status}", "image_url.url")
-            if resp.content_length is not None and resp.content_length > max_bytes:
-                raise RequestError(f"image_url {url!r} is larger than {max_bytes} bytes", "image_url.url")
-            data = bytearray()
-            async for chunk in resp.content.iter_chunked(65536):
-                data += chunk
-                if len(data) > max_bytes:
-                    raise RequestError(f"image_url {url!r} is larger than {max_bytes} bytes", "image_url.url")
-            mime = (resp.headers.get("content-type") or "application/octet-stream").split(";")[0].strip()
-            return mime, base64.b64encode(bytes(data)).decode("ascii")
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-        raise RequestError(f"could not fetch image_url {url!r}: {type(exc).__name__}", "image_url.url") from None
+        fetched = await fetcher.fetch(url)
+    except NotFetchable as exc:
+        field = param.split(".")[0]
+        raise RequestError(f"{field} {url[:200]!r} {describe(exc, fetcher.limits)}", param) from None
+    return fetched.content_type, base64.b64encode(fetched.data).decode("ascii")

@@ -8,7 +8,8 @@ from typing import Any
 
 import orjson
 
-from app.upstream import MODELS_BUCKET, GeminiClient, UpstreamResponse
+from app.services.replies import upstream_error
+from app.upstream import MODELS_BUCKET, GeminiClient
 
 
 class ModelCatalog:
@@ -19,8 +20,8 @@ class ModelCatalog:
         self._fetched = 0.0
         self._lock = asyncio.Lock()
 
-    async def models(self) -> list[dict[str, Any]] | UpstreamResponse:
-        """Every upstream model (all pages), or the upstream's error answer when it refused."""
+    async def models(self) -> list[dict[str, Any]]:
+        """Every upstream model (all pages); raises :class:`UpstreamError` when the upstream refused."""
         if self._models is not None and time.monotonic() - self._fetched < self._ttl:
             return self._models
         async with self._lock:  # one fetch for a burst of callers
@@ -32,7 +33,7 @@ class ModelCatalog:
                 query = "pageSize=1000" + (f"&pageToken={token}" if token else "")
                 resp = await self._client.call("GET", "models", model=MODELS_BUCKET, query=query)
                 if resp.status != 200:
-                    return resp
+                    raise upstream_error(resp)
                 page = orjson.loads(resp.body)
                 models.extend(page.get("models") or [])
                 token = page.get("nextPageToken") or ""

@@ -8,22 +8,23 @@ decodes events only when an analytics exporter wants the assembled response.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote, unquote_plus
 
-import aiohttp
 import orjson
 
+from app.errors import GatewayError, InvalidRequest, NotFound
 from app.gemini.framing import JSONArrayDecoder, SSEDecoder
-from app.keys import NoKeyAvailable, Outcome, OutcomeKind, classify
-from app.observability.events import EventSink, Interaction
-from app.protocols.openai_chat.response import assemble_stream
+from app.keys import Outcome, OutcomeKind, classify
+from app.observability.events import EventSink, NullSink
+from app.gemini.assemble import assemble_stream
+from app.services.calls import CallRecord, relay
+from app.services.replies import JsonReply, Reply, StreamReply
 from app.sessions.history import read_reply
-from app.services.replies import JsonReply, Reply, StreamReply, google_error_body, google_error_reply
-from app.upstream import MODELS_BUCKET, GeminiClient, UpstreamResponse, UpstreamStream, UpstreamUnavailable
+from app.upstream import MODELS_BUCKET, GeminiClient, UpstreamResponse, UpstreamStream
 
 MODEL_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 METHODS = frozenset({"generateContent", "streamGenerateContent", "countTokens", "embedContent",
@@ -36,12 +37,68 @@ def valid_model(model: str) -> bool:
     return bool(MODEL_RE.match(model)) and model not in {".", ".."}
 
 
+#: Query parameters Gemini defines on the routes this surface relays; every other parameter is dropped.
+#: An allow-list, not a ``key`` deny-list: a deny-list has to foresee every spelling a server decodes
+#: (``%6Bey``, ``k%65y``, ``key[]``, ``access_token``...), an allow-list does not (issue 12, item 6).
+#: A parameter with a closed set of values keeps only those (``alt=sse;key=...`` is dropped whole).
+FORWARDED_PARAMS: dict[str, re.Pattern[str] | None] = {
+    "alt": re.compile(r"^(sse|json|proto|media)$"), "prettyPrint": re.compile(r"^(true|false)$"),
+    "pageSize": re.compile(r"^\d{1,6}$"), "$.xgafv": re.compile(r"^[12]$"),
+    "pageToken": None, "fields": None, "filter": None, "updateMask": None,
+    "uploadType": re.compile(r"^(media|multipart|resumable)$"),
+    "upload_protocol": re.compile(r"^[a-z]{1,16}$"),
+}
+
+
 def strip_key(query: bytes) -> str:
-    """The query without ``key=`` (the gateway token must not travel upstream nor reach a log)."""
+    """The client's query reduced to the parameters Gemini defines, re-encoded canonically.
+
+    Names and values are percent-decoded before the check and re-encoded after it, so no spelling of
+    ``key`` (nor of any other credential parameter) reaches the upstream or a log.
+    """
     if not query:
         return ""
-    parts = [p for p in query.decode("latin-1").split("&") if p and not p.startswith("key=")]
-    return "&".join(parts)
+    kept: list[str] = []
+    for pair in query.decode("latin-1").split("&"):
+        name, _, value = pair.partition("=")
+        name, value = unquote_plus(name), unquote_plus(value)
+        if name not in FORWARDED_PARAMS:
+            continue
+        rule = FORWARDED_PARAMS[name]
+        if rule is None or rule.match(value):
+            kept.append(f"{name}={quote(value, safe='')}")
+    return "&".join(kept)
+
+
+class NativeStream:
+    """The native surface's :class:`StreamAdapter`: the upstream's bytes pass unchanged. They are only scanned
+    lightly for how the stream ended, and decoded only when an exporter wants the assembled response."""
+
+    def __init__(self, sse: bool, keep_bodies: bool) -> None:
+        self._sse = sse
+        self._scan = _EndScanner()
+        self._decoder: SSEDecoder | JSONArrayDecoder | None = None
+        if keep_bodies:
+            self._decoder = SSEDecoder() if sse else JSONArrayDecoder()
+        self._chunks: list[dict[str, Any]] = []
+
+    def feed(self, raw: bytes) -> list[bytes]:
+        self._scan.feed(raw)
+        if self._decoder is not None:
+            self._chunks.extend(_events(self._decoder, raw))
+        return [raw]
+
+    def finish(self) -> tuple[list[bytes], Outcome]:
+        return [], self._scan.outcome()
+
+    def failed(self, status: int, body: dict[str, Any]) -> bytes:
+        # The framing is the upstream's: end it the way Gemini ends a failed stream.
+        data = orjson.dumps(body)
+        return (b"data: " + data + b"\r\n\r\n") if self._sse else (b",\r\n" + data + b"\n]")
+
+    def summary(self) -> tuple[dict[str, Any] | None, str]:
+        response = assemble_stream(self._chunks) if self._chunks else None
+        return response, _text_of(response)
 
 
 class NativeService:
@@ -53,26 +110,24 @@ class NativeService:
         return await self._plain("GET", "models", MODELS_BUCKET, query)
 
     async def get_model(self, model: str, query: str) -> Reply:
-        if not valid_model(model):
-            return _bad_model(model)
+        _check_model(model)
         return await self._plain("GET", f"models/{model}", MODELS_BUCKET, query)
 
     async def _plain(self, method: str, path: str, bucket: str, query: str) -> Reply:
-        try:
-            resp = await self._client.call(method, path, model=bucket, query=query)
-        except (NoKeyAvailable, UpstreamUnavailable) as exc:
-            return google_error_reply(exc)
-        return _passthrough(resp)
+        return _passthrough(await self._client.call(method, path, model=bucket, query=query))
 
     async def call(self, model: str, method: str, body: bytes, query: str, *, user_id: str | None = None,
                    session_id: str | None = None) -> Reply:
-        if not valid_model(model):
-            return _bad_model(model)
+        _check_model(model)
         if method not in METHODS:
-            return JsonReply.of(google_error_body(
-                404, f"Method {method!r} is not supported by this gateway; supported: {', '.join(sorted(METHODS))}",
-                "NOT_FOUND"), 404)
-        started = time.time()
+            raise NotFound(f"Method {method!r} is not supported by this gateway; supported: "
+                           f"{', '.join(sorted(METHODS))}")
+        generate = method in GENERATE
+        record = CallRecord(self._events if generate else NullSink(), "native", model, {}, time.time(),
+                            stream=method == "streamGenerateContent", user_id=user_id, session_id=session_id)
+        if generate and record.wants_bodies:
+            request = _json_or_none(body)
+            record.request = request if isinstance(request, dict) else {}
         path = f"models/{model}:{method}"
         try:
             if method == "streamGenerateContent":
@@ -80,71 +135,19 @@ class NativeService:
                 result = await self._client.stream(path, model=model, body=body, query=query, framing=framing)
             else:
                 result = await self._client.call("POST", path, model=model, body=body, query=query)
-        except (NoKeyAvailable, UpstreamUnavailable) as exc:
-            reply = google_error_reply(exc)
-            if method in GENERATE:
-                self._publish(model, body, None, started, reply.status, user_id, session_id, None, str(exc))
-            return reply
+        except GatewayError as exc:
+            record.done(exc.status, error=exc.message)
+            raise
         if isinstance(result, UpstreamStream):
-            return StreamReply(self._relay(model, body, result, started, user_id, session_id),
-                               content_type=result.content_type)
-        if method in GENERATE and self._events.enabled:  # no analytics: the answer is not parsed at all
-            response = _json_or_none(result.body) if result.status == 200 else None
-            self._publish(model, body, response, started, result.status, user_id, session_id, result.key_id,
-                          None if result.status == 200 else result.body.decode(errors="replace")[:500])
+            adapter = NativeStream("event-stream" in result.content_type, record.wants_bodies)
+            return StreamReply(relay(result, adapter, record, len(body)), content_type=result.content_type)
+        if generate and self._events.enabled:  # no analytics: the answer is not parsed at all
+            ok = result.status == 200
+            response = _json_or_none(result.body) if ok else None
+            record.done(result.status, key_id=result.key_id, response=response, text=_text_of(response),
+                        error=None if ok else result.body.decode(errors="replace")[:500],
+                        size=len(body) + len(result.body))
         return _passthrough(result)
-
-    async def _relay(self, model: str, body: bytes, upstream: UpstreamStream, started: float,
-                     user_id: str | None, session_id: str | None) -> AsyncIterator[bytes]:
-        sse = "event-stream" in upstream.content_type
-        decoder: SSEDecoder | JSONArrayDecoder | None = None
-        if self._wants_bodies():
-            decoder = SSEDecoder() if sse else JSONArrayDecoder()
-        chunks: list[dict[str, Any]] = []
-        scan = _EndScanner()
-        outcome: Outcome | None = None
-        try:
-            yield upstream.first
-            scan.feed(upstream.first)
-            if decoder is not None:
-                chunks.extend(_events(decoder, upstream.first))
-            async for raw in upstream.rest():
-                yield raw
-                scan.feed(raw)
-                if decoder is not None:
-                    chunks.extend(_events(decoder, raw))
-            outcome = scan.outcome()
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            outcome = Outcome(OutcomeKind.TRANSIENT, 0, reason=type(exc).__name__)
-            # The framing is the upstream's: end it the way Gemini ends a failed stream.
-            error = google_error_body(502, f"the upstream stream failed: {type(exc).__name__}", "UNAVAILABLE")
-            yield (b"data: " + orjson.dumps(error) + b"\r\n\r\n") if sse else (b",\r\n" + orjson.dumps(error)
-                                                                               + b"\n]")
-        finally:
-            if outcome is None:
-                upstream.abort()  # the client left: drop the upstream read, blame no key
-            else:
-                await upstream.finish(outcome)
-            if self._events.enabled:
-                ok = outcome is not None and outcome.kind is OutcomeKind.OK
-                self._publish(model, body, assemble_stream(chunks) if chunks else None, started,
-                              200 if ok else 502, user_id, session_id, upstream.key_id,
-                              None if ok else (outcome.reason if outcome else "client disconnected"), True)
-
-    def _wants_bodies(self) -> bool:
-        return bool(getattr(self._events, "wants_bodies", False))
-
-    def _publish(self, model: str, body: bytes, response: dict[str, Any] | None, started: float, status: int,
-                 user_id: str | None, session_id: str | None, key_id: str | None, error: str | None,
-                 stream: bool = False) -> None:
-        if not self._events.enabled:
-            return
-        request = _json_or_none(body) if self._wants_bodies() else None
-        self._events.publish(Interaction(
-            surface="native", model=model, request=request if isinstance(request, dict) else {},
-            response=response, started=started, finished=time.time(), status=status, stream=stream,
-            user_id=user_id, session_id=session_id, key_id=key_id, error=error,
-            output_text=_text_of(response), size_hint=len(body) + 2 * len(_text_of(response)) + 1024))
 
 
 class _EndScanner:
@@ -200,6 +203,7 @@ def _passthrough(resp: UpstreamResponse) -> JsonReply:
     return JsonReply(resp.status, resp.body, content_type=resp.content_type)
 
 
-def _bad_model(model: str) -> JsonReply:
-    return JsonReply.of(google_error_body(
-        400, f"Invalid model name {model[:80]!r}: use letters, digits, '.', '_' and '-'", "INVALID_ARGUMENT"), 400)
+def _check_model(model: str) -> None:
+    if not valid_model(model):
+        raise InvalidRequest(f"Invalid model name {model[:80]!r}: use letters, digits, '.', '_' and '-'",
+                             param="model")

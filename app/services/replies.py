@@ -9,9 +9,11 @@ from typing import Any
 
 import orjson
 
-from app.keys import NoKeyAvailable
-from app.protocols.openai_chat.errors import RequestError, gemini_error_to_openai, openai_error_body
-from app.upstream import UpstreamResponse, UpstreamUnavailable
+from app.errors import GatewayError, UpstreamError
+from app.gemini.errors import google_error_body
+from app.gemini.render import render_error as render_google
+from app.protocols.openai_chat.errors import render_error as render_openai
+from app.upstream import UpstreamResponse
 
 
 @dataclass(slots=True)
@@ -33,6 +35,7 @@ class StreamReply:
     body: AsyncIterator[bytes]
     content_type: str = "text/event-stream"
     headers: dict[str, str] = field(default_factory=dict)
+    ping: bytes | None = None  # the protocol's keep-alive during silence (None: an SSE comment)
 
 
 Reply = JsonReply | StreamReply
@@ -42,37 +45,24 @@ def retry_after_header(seconds: float | None) -> dict[str, str]:
     return {"retry-after": str(max(1, math.ceil(seconds)))} if seconds is not None else {}
 
 
-def openai_error_reply(exc: BaseException | UpstreamResponse) -> JsonReply:
-    """Every way an OpenAI-surface call can fail, in OpenAI's error shape with an honest message."""
-    if isinstance(exc, UpstreamResponse):
-        status, body = gemini_error_to_openai(exc.status, exc.body)
-        headers = retry_after_header(exc.outcome.retry_after) if status == 429 else {}
-        return JsonReply.of(body, status, headers)
-    if isinstance(exc, RequestError):
-        return JsonReply.of(openai_error_body(str(exc), "invalid_request_error", exc.param, exc.code),
-                            exc.status)
-    if isinstance(exc, NoKeyAvailable):
-        if exc.no_keys or exc.all_disabled:
-            return JsonReply.of(openai_error_body(exc.message, "service_unavailable", None,
-                                                  "no_keys_available"), 503)
-        return JsonReply.of(openai_error_body(exc.message, "rate_limit_error", None, "rate_limit_exceeded"),
-                            429, retry_after_header(exc.retry_after))
-    if isinstance(exc, UpstreamUnavailable):
-        return JsonReply.of(openai_error_body(str(exc), "api_error", None, "upstream_unavailable"), 502)
-    raise TypeError(f"not an error this layer maps: {type(exc).__name__}")
+def upstream_error(resp: UpstreamResponse) -> UpstreamError:
+    """The upstream's final error answer as the exception every surface renders."""
+    return UpstreamError(resp.status, resp.body, resp.content_type, resp.outcome.retry_after, resp.key_id)
 
 
-def google_error_body(status: int, message: str, rpc_status: str) -> dict[str, Any]:
-    return {"error": {"code": status, "message": message, "status": rpc_status}}
+def _as_error(exc: GatewayError | UpstreamResponse) -> GatewayError:
+    return upstream_error(exc) if isinstance(exc, UpstreamResponse) else exc
 
 
-def google_error_reply(exc: BaseException) -> JsonReply:
+def openai_error_reply(exc: GatewayError | UpstreamResponse) -> JsonReply:
+    """Every way an OpenAI-surface call can fail, in OpenAI's error shape (the one renderer decides)."""
+    status, body, headers = render_openai(_as_error(exc))
+    return JsonReply.of(body, status, headers)
+
+
+def google_error_reply(exc: GatewayError | UpstreamResponse) -> JsonReply:
     """Gateway-side failures on the native surface, in Google's own error shape."""
-    if isinstance(exc, NoKeyAvailable):
-        if exc.no_keys or exc.all_disabled:
-            return JsonReply.of(google_error_body(503, exc.message, "UNAVAILABLE"), 503)
-        return JsonReply.of(google_error_body(429, exc.message, "RESOURCE_EXHAUSTED"), 429,
-                            retry_after_header(exc.retry_after))
-    if isinstance(exc, UpstreamUnavailable):
-        return JsonReply.of(google_error_body(502, str(exc), "UNAVAILABLE"), 502)
-    raise TypeError(f"not an error this layer maps: {type(exc).__name__}")
+    status, body, headers, content_type = render_google(_as_error(exc))
+    if isinstance(body, bytes):
+        return JsonReply(status, body, headers, content_type)
+    return JsonReply.of(body, status, headers)

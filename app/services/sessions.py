@@ -11,7 +11,6 @@ the contract is silent the gateway says what it means rather than squeezing it i
 * 429 with ``Retry-After`` also when every pool key is cooling (the pool, not the user, is out of quota), and
   503 when no key is usable at all or the total session cap is reached;
 * 500 for every other failure of the model call (an upstream error, no answer, a blocked prompt);
-
 * 409 with ``Retry-After`` when another message of the same chat is still being answered after a few seconds
   of waiting (the turn lease, ``app.sessions.lease``), or when a ``turn_id`` is reused for another message;
 * 503 with ``Retry-After`` when the session store is unreachable or the turn lost its lease: nothing was kept.
@@ -35,7 +34,8 @@ from typing import Any
 
 import orjson
 
-from app.keys import NoKeyAvailable, scrub
+from app.errors import NoKeyAvailable, UpstreamUnavailable
+from app.keys import scrub
 from app.observability.events import EventSink, Interaction
 from app.services.replies import JsonReply, retry_after_header
 from app.sessions import (
@@ -70,7 +70,7 @@ from app.sessions import (
     user_turn,
     window_for,
 )
-from app.upstream import GeminiClient, UpstreamResponse, UpstreamUnavailable
+from app.upstream import GeminiClient, UpstreamResponse
 
 log = logging.getLogger("gateway.sessions")
 
@@ -303,7 +303,7 @@ class SessionService:
             result = await self._client.call("POST", f"models/{session.model}:generateContent",
                                              model=session.model, body=body)
         except NoKeyAvailable as exc:
-            if exc.no_keys or exc.all_disabled:
+            if exc.status == 503:
                 return done(_error(503, f"no API key can serve the request: {exc.message}"),
                             error=exc.message)
             return done(_error(429, f"every API key is cooling down: {exc.message}",

@@ -93,7 +93,8 @@ async def burst(url: str) -> collections.Counter[str]:
 
 
 def test_mixed_pool_under_load(fake):
-    with start_gateway(fake.base_url, api_keys=POOL, max_wait=0, max_failures=3, check_interval=3600) as gw:
+    with start_gateway(fake.base_url, api_keys=POOL, max_wait=0, max_failures=3, check_interval=3600,
+                       auth_token="faults-admin-token") as gw:
         fake.script("slow-f8", "slow", delay=0.3)
         counts = asyncio.run(burst(gw.v1))
         total = N_CHAT + N_STREAM + N_NOT_FOUND + N_BAD
@@ -111,7 +112,8 @@ def test_mixed_pool_under_load(fake):
         # Client errors: one upstream call each, no retry; malformed requests never left the gateway.
         assert len([r for r in log if "no-such-model" in r["path"]]) == N_NOT_FOUND
 
-        state = {k["id"]: k for k in requests.get(gw.url + "/admin/keys", headers=gw.headers(), timeout=10)
+        state = {k["id"]: k for k in requests.get(gw.url + "/admin/keys", timeout=10,
+                                                     headers={"Authorization": "Bearer faults-admin-token"})
                  .json()["keys"]}
         for key in GOOD + ["unavail-f7", "slow-f8", "midstream-f9"]:
             assert state[key_id(key)]["state"] == "active", (key, state[key_id(key)])  # no 404/400/503 blame

@@ -71,12 +71,14 @@ def test_count_tokens_embed_and_models(gw, fake):
 def test_passthrough_is_byte_for_byte(gw, fake):
     raw = (b'{"contents": [{"role": "user", "parts": [{"text": "exact \\u00e9 bytes"}]}],\n'
            b' "generationConfig": {"temperature": 0.1}, "safetySettings": []}')
-    resp = requests.post(gw.url + "/v1beta/models/gemini-2.5-flash:generateContent?key=" + TOKEN + "&foo=bar",
+    query = "?key=" + TOKEN + "&prettyPrint=false&foo=bar"
+    resp = requests.post(gw.url + "/v1beta/models/gemini-2.5-flash:generateContent" + query,
                          data=raw, headers={"content-type": "application/json"}, timeout=20)
     assert resp.status_code == 200
     sent = fake.requests()[-1]
     assert sent["raw_body"].encode() == raw              # nothing injected, nothing dropped
-    assert sent["query"] == {"foo": "bar"}                # the gateway token never travels upstream
+    # The gateway token never travels upstream; only parameters Gemini defines do (strip_key's allow-list).
+    assert sent["query"] == {"prettyPrint": "false"}
     assert sent["api_key"] in POOL
 
 

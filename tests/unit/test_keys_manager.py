@@ -11,6 +11,7 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
+from app.errors import AllKeysDisabled, NoKeysConfigured, PoolExhausted, PoolQuotaExhausted, PoolRateLimited
 from app.keys import (
     OK_OUTCOME,
     KeyManager,
@@ -244,8 +245,8 @@ async def test_no_keys_configured(store: PoolStore, clock: Clock) -> None:
     assert not km.has_keys()
     with pytest.raises(NoKeyAvailable) as info:
         await km.acquire(M)
-    assert info.value.no_keys and not info.value.all_disabled and info.value.retry_after is None
-    assert info.value.message == str(info.value) == "no API keys are configured"
+    assert isinstance(info.value, NoKeysConfigured) and info.value.retry_after is None
+    assert info.value.status == 503 and "no API keys are configured" in info.value.message
     assert await km.wait_time(M) is None
 
 
@@ -257,7 +258,7 @@ async def test_all_disabled(store: PoolStore, clock: Clock) -> None:
     with pytest.raises(NoKeyAvailable) as info:
         await km.acquire(M)
     exc = info.value
-    assert exc.all_disabled and not exc.no_keys and exc.retry_after is None
+    assert isinstance(exc, AllKeysDisabled) and exc.status == 503 and exc.retry_after is None
     assert "all 4 API keys are disabled" in exc.message
     assert "3 × API_KEY_INVALID (HTTP 400)" in exc.message and "1 × disabled by admin" in exc.message
     assert_no_raw_key(exc.message)
@@ -271,7 +272,7 @@ async def test_all_cooling_gives_retry_after_rounded_up(store: PoolStore, clock:
     with pytest.raises(NoKeyAvailable) as info:
         await km.acquire(M)
     exc = info.value
-    assert exc.retry_after == 13.0 and not exc.all_disabled and not exc.no_keys
+    assert isinstance(exc, PoolRateLimited) and exc.retry_after == 13.0 and exc.status == 429
     assert "cooling down" in exc.message and M in exc.message and "13 s" in exc.message
     assert_no_raw_key(exc.message)
     assert await km.wait_time(M) == pytest.approx(12.2)
@@ -280,13 +281,25 @@ async def test_all_cooling_gives_retry_after_rounded_up(store: PoolStore, clock:
     assert (await km.acquire(M)).key_id == IDS[1]
 
 
+async def test_all_out_of_daily_quota_is_insufficient_quota(store: PoolStore, clock: Clock) -> None:
+    km = manager(store, clock)
+    daily = Outcome(OutcomeKind.QUOTA_EXHAUSTED, 429, 20.0, "GenerateRequestsPerDayPerProjectPerModel-FreeTier")
+    for kid in IDS:
+        await km.report(km.lease_for(kid), M, daily)
+    with pytest.raises(NoKeyAvailable) as info:
+        await km.acquire(M)
+    exc = info.value
+    assert isinstance(exc, PoolQuotaExhausted) and exc.code == "insufficient_quota" and exc.status == 429
+    assert exc.retry_after is not None and exc.retry_after > 60 and "daily quota" in exc.message
+
+
 async def test_all_tried(store: PoolStore, clock: Clock) -> None:
     km = manager(store, clock)
     await km.report(km.lease_for(IDS[0]), M, INVALID)
     with pytest.raises(NoKeyAvailable) as info:
         await km.acquire(M, set(IDS[1:]))
     exc = info.value
-    assert exc.retry_after is None and not exc.all_disabled and not exc.no_keys
+    assert isinstance(exc, PoolExhausted) and exc.retry_after is None
     assert "already tried" in exc.message and "3 tried" in exc.message
     assert_no_raw_key(exc.message)
 

@@ -14,7 +14,8 @@ from typing import Any
 import orjson
 import pytest
 
-from app.keys import OK_OUTCOME, NoKeyAvailable, Outcome, OutcomeKind
+from app.errors import AllKeysDisabled, NoKeysConfigured, PoolRateLimited
+from app.keys import OK_OUTCOME, Outcome, OutcomeKind
 from app.observability.events import Interaction
 from app.services.replies import JsonReply
 from app.services.sessions import SessionService
@@ -232,9 +233,9 @@ FAILURES = [
     (error_response(400, f"API key not valid: {RAW_KEY}"), 500, "upstream HTTP 400"),
     (error_response(429, "Resource exhausted", Outcome(OutcomeKind.RATE_LIMITED, 429, 7.2)), 429,
      "out of quota"),
-    (NoKeyAvailable("all 2 keys cooling for gemini-2.5-flash", retry_after=12.0), 429, "cooling down"),
-    (NoKeyAvailable("all keys disabled", all_disabled=True), 503, "no API key"),
-    (NoKeyAvailable("no keys configured", no_keys=True), 503, "no API key"),
+    (PoolRateLimited("all 2 keys cooling for gemini-2.5-flash", retry_after=12.0), 429, "cooling down"),
+    (AllKeysDisabled("all keys disabled"), 503, "no API key"),
+    (NoKeysConfigured("no keys configured"), 503, "no API key"),
     (UpstreamUnavailable("connection refused after 3 attempts"), 500, "could not be reached"),
     ({"promptFeedback": {"blockReason": "SAFETY"}}, 500, "blockReason: SAFETY"),
     (UpstreamResponse(200, "application/json", b"not json", "key-1", OK_OUTCOME, 1), 500, "not valid JSON"),
@@ -258,7 +259,7 @@ async def test_failed_turn_leaves_history_unchanged(h: Harness, failure: Any, st
 
 async def test_pool_cooling_has_retry_after(h: Harness) -> None:
     chat = await h.start()
-    h.client.queue.append(NoKeyAvailable("cooling", retry_after=12.2))
+    h.client.queue.append(PoolRateLimited("cooling", retry_after=12.2))
     reply = await h.send(chat, "hi")
     assert reply.status == 429 and reply.headers == {"retry-after": "13"}
     h.client.queue.append(error_response(429, "quota", Outcome(OutcomeKind.RATE_LIMITED, 429, 7.2)))

@@ -91,9 +91,8 @@ async def test_client_disconnect_stops_the_producer_and_runs_its_cleanup() -> No
     assert b"never" not in client.bodies()
 
 
-def test_the_stream_implementation_switch_rejects_unknown_values(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GATEWAY_STREAM_IMPL", "fastest")
-    with pytest.raises(ValueError, match="GATEWAY_STREAM_IMPL"):
-        responses._stream_impl()
-    monkeypatch.setenv("GATEWAY_STREAM_IMPL", "")
-    assert responses._stream_impl() == "lean"
+def test_the_bench_stream_switch_lives_in_bench_and_rejects_unknown_values() -> None:
+    from bench import variant
+    with pytest.raises(ValueError, match="BENCH_STREAM_IMPL"):
+        variant.install("fastest")
+    assert not hasattr(responses, "STREAM_IMPL")

@@ -22,11 +22,11 @@ same parts. Decisions:
 from __future__ import annotations
 
 import re
-from itertools import pairwise
 from typing import Any
 
 import orjson
 
+from app.gemini.assemble import PartialCalls
 from app.protocols.openai_chat.ids import mint_tool_call_id
 
 __all__ = [
@@ -148,96 +148,6 @@ class TextTail:
         lead = "" if self.ends_with_newline else "\n"
         self.ends_with_newline = True
         return f"{lead}```{language}\n{body.rstrip()}\n```\n"
-
-
-_PATH_TOKEN = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]")
-
-
-def _set_path(target: dict[str, Any], path: str, value: Any, append: bool) -> None:
-    """Set ``$.a.b[0]`` in ``target``; strings are appended when ``append`` (streamed string pieces)."""
-    keys: list[str | int] = [m.group(1) if m.group(1) is not None else int(m.group(2))
-                             for m in _PATH_TOKEN.finditer(path[1:] if path.startswith("$") else path)]
-    if not keys:
-        return
-    node: Any = target
-    for key, nxt in pairwise(keys):
-        empty: Any = [] if isinstance(nxt, int) else {}
-        if isinstance(key, int):
-            while len(node) <= key:
-                node.append(None)
-            if node[key] is None:
-                node[key] = empty
-            node = node[key]
-        else:
-            node = node.setdefault(key, empty)
-    last = keys[-1]
-    if isinstance(last, int):
-        while len(node) <= last:
-            node.append(None)
-        current = node[last]
-        node[last] = current + value if append and isinstance(current, str) else value
-    else:
-        current = node.get(last)
-        node[last] = current + value if append and isinstance(current, str) else value
-
-
-class PartialCalls:
-    """Reassembles function calls whose arguments arrive in pieces (Vertex ``partialArgs``/``willContinue``).
-
-    Whole calls (the Gemini API's only shape) pass straight through. A call that opens with ``willContinue``
-    collects ``partialArgs`` until an empty ``functionCall`` (or the finish) closes it.
-    """
-
-    def __init__(self) -> None:
-        self._pending: tuple[dict[str, Any], str | None] | None = None
-
-    def feed(self, part: dict[str, Any]) -> list[tuple[dict[str, Any], str | None]]:
-        """Complete (functionCall, signature) pairs released by this part."""
-        call = part.get("functionCall")
-        if not isinstance(call, dict):
-            return []
-        signature = part.get("thoughtSignature") if isinstance(part.get("thoughtSignature"), str) else None
-        done: list[tuple[dict[str, Any], str | None]] = []
-        if call.get("name"):
-            done.extend(self.flush())
-            whole = {k: v for k, v in call.items() if k not in ("willContinue", "partialArgs")}
-            if call.get("willContinue") or call.get("partialArgs"):
-                whole.setdefault("args", {})
-                self._pending = (whole, signature)
-                self._apply(call.get("partialArgs"))
-            else:
-                done.append((whole, signature))
-            return done
-        if self._pending is None:
-            return done
-        self._apply(call.get("partialArgs"))
-        if not call.get("willContinue") and not call.get("partialArgs"):
-            done.extend(self.flush())
-        return done
-
-    def _apply(self, pieces: Any) -> None:
-        if self._pending is None or not isinstance(pieces, list):
-            return
-        args = self._pending[0].setdefault("args", {})
-        for piece in pieces:
-            if not isinstance(piece, dict) or not isinstance(piece.get("jsonPath"), str):
-                continue
-            path = piece["jsonPath"]
-            if "stringValue" in piece:
-                _set_path(args, path, str(piece["stringValue"]), append=True)
-            elif "numberValue" in piece:
-                _set_path(args, path, piece["numberValue"], append=False)
-            elif "boolValue" in piece:
-                _set_path(args, path, bool(piece["boolValue"]), append=False)
-            elif "nullValue" in piece:
-                _set_path(args, path, None, append=False)
-
-    def flush(self) -> list[tuple[dict[str, Any], str | None]]:
-        """Release a call still open (the finish closes it)."""
-        if self._pending is None:
-            return []
-        pending, self._pending = self._pending, None
-        return [pending]
 
 
 def logprobs_from_gemini(candidate: dict[str, Any]) -> dict[str, Any] | None:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import orjson
+from app.errors import GatewayError, InvalidRequest, PoolQuotaExhausted, RequestRejected, UpstreamError
+from app.gemini.errors import StreamBroke, parse_error
 
 __all__ = [
     "RequestError",
+    "render_error",
     "UpstreamStreamError",
     "gemini_error_to_openai",
     "openai_error_body",
@@ -22,7 +24,7 @@ __all__ = [
 ]
 
 
-class RequestError(Exception):
+class RequestError(InvalidRequest):
     """A request the gateway refuses before any upstream call (``status``, OpenAI ``invalid_request_error``).
 
     ``param`` names the offending field the way OpenAI does (``"messages[2].content"``, ``"temperature"``) so
@@ -31,10 +33,8 @@ class RequestError(Exception):
 
     def __init__(self, message: str, param: str | None = None, code: str | None = None,
                  status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.param = param
-        self.code = code
+        super().__init__(message, param=param)
+        self.code = code  # type: ignore[assignment]  # OpenAI sends null when there is no finer code
         self.status = status
 
     def to_openai(self) -> tuple[int, dict[str, Any]]:
@@ -42,21 +42,8 @@ class RequestError(Exception):
         return self.status, openai_error_body(self.message, "invalid_request_error", self.param, self.code)
 
 
-class UpstreamStreamError(Exception):
-    """A stream that already answered 200 failed: a mid-stream ``{"error": …}`` chunk, or no finish at all.
-
-    ``body`` is the *Google-shaped* error (``{"error": {"code", "message", "status"}}``) so the caller can
-    feed it to the key classifier and to :func:`gemini_error_to_openai` like a non-stream upstream error.
-    """
-
-    def __init__(self, status: int, body: dict[str, Any]) -> None:
-        message = ""
-        error = body.get("error") if isinstance(body, dict) else None
-        if isinstance(error, dict):
-            message = str(error.get("message") or "")
-        super().__init__(message or f"upstream stream failed with status {status}")
-        self.status = status
-        self.body = body
+#: A committed stream that broke; the wire's own exception (kept under this name for the translators).
+UpstreamStreamError = StreamBroke
 
 
 def openai_error_body(message: str, type_: str, param: str | None = None,
@@ -88,64 +75,6 @@ _REASON_PHRASES = {
 }
 
 
-def _decode(body: bytes | str | dict[str, Any] | list[Any] | None) -> tuple[dict[str, Any], str]:
-    """The Google ``error`` object (array wrapper removed) and, for unparseable bodies, their text."""
-    raw_text = ""
-    if isinstance(body, (bytes, bytearray, memoryview, str)):
-        raw = bytes(body) if not isinstance(body, str) else body.encode()
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raw_text = raw.decode("utf-8", "replace").strip()[:500]
-            body = None
-    if isinstance(body, list):
-        body = body[0] if body else None
-    if isinstance(body, dict):
-        error = body.get("error", body)
-        if isinstance(error, dict):
-            return error, raw_text
-        if isinstance(error, str):
-            return {"message": error}, raw_text
-    return {}, raw_text
-
-
-def _details(error: dict[str, Any], kind: str) -> list[dict[str, Any]]:
-    details = error.get("details")
-    if not isinstance(details, list):
-        return []
-    return [d for d in details if isinstance(d, dict) and str(d.get("@type", "")).endswith("." + kind)]
-
-
-def _reasons(error: dict[str, Any]) -> set[str]:
-    return {str(d.get("reason")) for d in _details(error, "ErrorInfo") if d.get("reason")}
-
-
-def _quota_ids(error: dict[str, Any]) -> list[str]:
-    ids: list[str] = []
-    for detail in _details(error, "QuotaFailure"):
-        for violation in detail.get("violations") or []:
-            if isinstance(violation, dict) and violation.get("quotaId"):
-                ids.append(str(violation["quotaId"]))
-    return ids
-
-
-_UNKNOWN_NAME_RE = re.compile(r'Unknown name "([^"]+)"')
-
-
-def _param(error: dict[str, Any]) -> str | None:
-    """The field a Google BadRequest blames: ``fieldViolations[].field``, else the "Unknown name" in it."""
-    for detail in _details(error, "BadRequest"):
-        for violation in detail.get("fieldViolations") or []:
-            if not isinstance(violation, dict):
-                continue
-            if violation.get("field"):
-                return str(violation["field"])
-            match = _UNKNOWN_NAME_RE.search(str(violation.get("description") or ""))
-            if match:
-                return match.group(1)
-    return None
-
-
 def gemini_error_to_openai(status: int,
                            body: bytes | dict[str, Any] | list[Any] | None) -> tuple[int, dict[str, Any]]:
     """Map a Google error (HTTP ``status`` + body, array-wrapped or not) to (status, OpenAI error body).
@@ -153,23 +82,21 @@ def gemini_error_to_openai(status: int,
     The HTTP status is kept except for two cases where OpenAI clients need a different signal: a bad *pool*
     key (400 ``API_KEY_INVALID``) becomes 401 ``authentication_error`` (reference §5.6), and a mid-stream
     error (status < 400) takes the status from the error's own ``code``. A per-day quota 429 gets code
-    ``insufficient_quota`` (what OpenAI sends when retrying soon is pointless); per-minute gets
+    ``insufficient_quota`` (what OpenAI sends when retrying soon is pointless; the pool's own daily rule,
+    :attr:`GoogleError.daily_quota`, so prepaid credits count too); per-minute gets
     ``rate_limit_exceeded``. Gemini's ``status`` (``INVALID_ARGUMENT`` …) is the code when nothing better
     fits.
     """
-    error, raw_text = _decode(body)
-    code_in_body = error.get("code")
-    if status < 400 and isinstance(code_in_body, int) and code_in_body >= 400:
-        status = code_in_body
+    error = parse_error(body)
+    if status < 400 and error.code is not None and error.code >= 400:
+        status = error.code
     elif status < 400:
         status = 502
-    message = str(error.get("message") or raw_text or _REASON_PHRASES.get(status, f"Upstream error {status}"))
-    message = scrub(message)
-    rpc_status = error.get("status")
-    code: str | None = str(rpc_status) if rpc_status else None
+    message = scrub(error.message or error.raw_text or _REASON_PHRASES.get(status, f"Upstream error {status}"))
+    code: str | None = error.status or None
     param: str | None = None
 
-    if status == 400 and "API_KEY_INVALID" in _reasons(error):
+    if status == 400 and "API_KEY_INVALID" in error.reasons:
         return 401, openai_error_body(message, "authentication_error", None, "invalid_api_key")
     if status == 401:
         type_ = "authentication_error"
@@ -181,11 +108,32 @@ def gemini_error_to_openai(status: int,
             code = "model_not_found"
     elif status == 429:
         type_ = "rate_limit_error"
-        quota_ids = _quota_ids(error)
-        code = "insufficient_quota" if any("PerDay" in q for q in quota_ids) else "rate_limit_exceeded"
+        code = "insufficient_quota" if error.daily_quota else "rate_limit_exceeded"
     elif status >= 500:
         type_ = "api_error"
     else:
         type_ = "invalid_request_error"
-        param = _param(error)
+        param = error.param
     return status, openai_error_body(message, type_, param, code)
+
+
+_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 403: "permission_error",
+          404: "invalid_request_error", 413: "invalid_request_error", 429: "rate_limit_error",
+          502: "api_error", 503: "service_unavailable"}
+
+
+def render_error(exc: GatewayError) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """Any gateway error as OpenAI's (status, body, headers). A daily quota also says ``x-should-retry:
+    false``, which the openai and anthropic SDKs obey (they would otherwise retry every 429)."""
+    if isinstance(exc, UpstreamError):
+        status, body = gemini_error_to_openai(exc.status, exc.body)
+        headers = exc.headers() if status == 429 else {}
+        if body["error"]["code"] == "insufficient_quota":
+            headers["x-should-retry"] = "false"
+        return status, body, headers
+    param = exc.param if isinstance(exc, RequestRejected) else None
+    body = openai_error_body(exc.message, _TYPES.get(exc.status, "api_error"), param, exc.code)
+    headers = exc.headers()
+    if isinstance(exc, PoolQuotaExhausted):
+        headers["x-should-retry"] = "false"
+    return exc.status, body, headers

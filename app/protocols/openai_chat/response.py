@@ -30,7 +30,8 @@ from app.protocols.openai_chat.candidates import (
     output_image,
     tool_call,
 )
-from app.protocols.openai_chat.stream import StreamTranslator, assemble_stream
+from app.gemini.assemble import assemble_stream
+from app.protocols.openai_chat.stream import StreamTranslator
 from app.protocols.openai_chat.usage import usage_from_gemini, zero_usage
 
 __all__ = ["StreamTranslator", "assemble_stream", "completion_from_gemini"]

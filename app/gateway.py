@@ -1,0 +1,115 @@
+"""The per-process container: settings in, every shared part built once (DESIGN.md, "The house").
+
+One pooled upstream session, one KeyManager, one state store, one analytics sink per process. Routes reach
+it through ``request.app.state.gateway``; parts never import it (they take what they need when built).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from app.config import Settings
+from app.keys import KeyManager, MemoryPoolStore, PoolStore, SurgeDetector, key_id
+from app.net import FetchLimits, SafeFetcher
+from app.observability.events import EventSink
+from app.observability.metrics import Metrics
+from app.observability.pipeline import build_event_sink
+from app.security import TokenGuard
+from app.services.chat import ChatService
+from app.services.embeddings import EmbeddingsService
+from app.services.messages import MessagesService
+from app.services.models import ModelCatalog
+from app.services.native import NativeService
+from app.services.prober import KeyProber
+from app.services.sessions import build_sessions
+from app.services.signatures import SignatureCache
+from app.upstream import GeminiClient
+
+log = logging.getLogger("gateway")
+
+
+class Gateway:
+    """Everything a request needs, built once per process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.tokens = TokenGuard(settings.allowed_tokens)
+        self.admin_guard = TokenGuard([settings.auth_token] if settings.auth_token else [])
+        self.metrics_guard = TokenGuard([settings.metrics_token] if settings.metrics_token else [])
+        self.metrics = Metrics()
+        self.store: PoolStore = self._store(settings)
+        self.keys = KeyManager(settings.api_keys, self.store, max_failures=settings.max_failures,
+                               project_of=self._projects(settings),
+                               surge=SurgeDetector(settings.ip_limit_threshold, settings.ip_limit_window))
+        self.client = GeminiClient(base_url=settings.base_url, keys=self.keys, max_retries=settings.max_retries,
+                                   time_out=settings.time_out, connect_timeout=settings.connect_timeout,
+                                   read_timeout=settings.read_timeout, max_wait=settings.max_wait,
+                                   connections=settings.upstream_connections,
+                                   max_per_key=settings.max_concurrent_per_key, probe_model=settings.probe_model,
+                                   on_outcome=self.metrics.upstream)
+        self.prober = KeyProber(self.keys, self.client, interval=settings.check_interval)
+        self.events: EventSink = build_event_sink(settings)
+        self.signatures = SignatureCache()
+        self.fetcher = self._fetcher(settings)
+        self.catalog = ModelCatalog(self.client, settings.models_cache_ttl)
+        self.chat = ChatService(self.client, search_models=settings.model_search,
+                                code_execution=settings.tools_code_execution_enabled,
+                                signatures=self.signatures, events=self.events, fetcher=self.fetcher)
+        self.messages = MessagesService(self.client, model_map=settings.anthropic_model_map,
+                                        signatures=self.signatures, events=self.events, fetcher=self.fetcher)
+        self.embeddings = EmbeddingsService(self.client)
+        self.native = NativeService(self.client, self.events)
+        self.sessions = build_sessions(self)
+
+    @staticmethod
+    def _projects(settings: Settings) -> dict[str, str]:
+        """``KEY_PROJECTS`` names keys by the key itself or by its id; the pool knows only ids."""
+        known = {key_id(k): k for k in settings.api_keys}
+        out: dict[str, str] = {}
+        for name, project in settings.key_projects.items():
+            kid = name if name in known else key_id(name)
+            if kid in known:
+                out[kid] = project
+        return out
+
+    @staticmethod
+    def _fetcher(settings: Settings) -> SafeFetcher | None:
+        """The SSRF-safe fetcher for client-named URLs, or None when ``FETCH_CLIENT_URLS`` is off."""
+        if not settings.fetch_client_urls:
+            return None
+        limits = FetchLimits(max_bytes=settings.image_fetch_max_bytes, timeout=settings.image_fetch_timeout)
+        return SafeFetcher(limits, allow_private=settings.fetch_allow_private)
+
+    @staticmethod
+    def _store(settings: Settings) -> PoolStore:
+        if settings.redis_url:
+            from app.keys import RedisPoolStore
+            return RedisPoolStore(settings.redis_url)
+        return MemoryPoolStore()
+
+    async def start(self) -> None:
+        await self.client.start()
+        await self.events.start()
+        await self.sessions.start()
+        self.prober.start()
+        if not self.settings.api_keys:
+            log.warning("no API keys are configured: API calls will answer 503 until API_KEYS is set")
+        if self.settings.fetch_allow_private:
+            log.warning("FETCH_ALLOW_PRIVATE is on: client URLs may reach internal addresses")
+        if not self.admin_guard.configured:
+            log.warning("AUTH_TOKEN is not set: the admin API is closed (a client token never opens it)")
+        if not self.tokens.configured:
+            log.warning("ALLOWED_TOKENS is empty: every API call will be refused with 401")
+
+    async def stop(self) -> None:
+        await self.prober.stop()
+        await self.sessions.stop()
+        await self.events.stop()  # flushes analytics within its own time bound
+        await self.client.close()
+        if self.fetcher is not None:
+            await self.fetcher.close()
+        await self.store.close()
+
+    def health_extras(self) -> dict[str, Any]:
+        return {"analytics": self.events.stats(), "prober": self.prober.stats()}
