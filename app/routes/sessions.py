@@ -4,10 +4,15 @@ Thin: read the body, hand it to :class:`app.services.sessions.SessionService`, s
 not JSON is handed over as ``None`` so the service answers it like a body without the required field (403 for
 start_chat, 404 for the others, as the contract says); only an oversized (413) or stalled (408) body is
 refused here.
+
+send_message also watches the connection: when the client disconnects, the service drops the turn if it is
+still waiting for the chat, and does not keep it if the model is answering (the client will retry it).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 from starlette.requests import Request
@@ -43,7 +48,27 @@ async def start_chat(request: Request) -> Response:
 
 
 async def send_message(request: Request) -> Response:
-    return to_response(await gateway(request).sessions.send_message(await _payload(request)))
+    payload = await _payload(request)
+    left = asyncio.Event()
+    watcher = asyncio.create_task(_watch_disconnect(request, left))
+    try:
+        reply = await gateway(request).sessions.send_message(
+            payload, idempotency_key=request.headers.get("idempotency-key"), left=left)
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+    return to_response(reply)
+
+
+async def _watch_disconnect(request: Request, left: asyncio.Event) -> None:
+    """Sets ``left`` when the client goes away. The body is read whole by now, so the next ASGI message is
+    the disconnect (uvicorn sends it when the connection closes)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            left.set()
+            return
 
 
 async def end_chat(request: Request) -> Response:

@@ -5,15 +5,21 @@ and end_chat 404 for a missing or unknown chat_id, send_message 429 past the use
 the contract is silent the gateway says what it means rather than squeezing it into those codes
 (docs/sessions.md):
 
-* 400 for a bad ``model_name``/``generation_config`` (naming the field) or a missing/empty ``message``;
+* 400 for a bad ``model_name``/``generation_config``/``turn_id`` (naming the field) or a missing/empty
+  ``message``;
 * 403 on send_message when the chat's user was removed from the valid-users file (access is revoked at once);
 * 429 with ``Retry-After`` also when every pool key is cooling (the pool, not the user, is out of quota), and
   503 when no key is usable at all or the total session cap is reached;
-* 500 for every other failure of the model call (an upstream error, no answer, a blocked prompt) and when the
-  session store is unreachable.
+* 500 for every other failure of the model call (an upstream error, no answer, a blocked prompt);
+* 409 with ``Retry-After`` when another message of the same chat is still being answered after a few seconds
+  of waiting (the turn lease, ``app.sessions.lease``), or when a ``turn_id`` is reused for another message;
+* 503 with ``Retry-After`` when the session store is unreachable or the turn lost its lease: nothing was kept.
 
-Every error body is ``{"error": "<message>"}``. A turn's history is saved only after the model answered, so a
-failed turn leaves the conversation exactly as it was and a retry is clean.
+Every error body is ``{"error": "<message>"}``. A turn's history is saved only after the model answered, under
+the chat's lease, and only onto the version of the history the turn read; so a failed turn leaves the
+conversation exactly as it was and a retry is clean. A turn may carry an id (``turn_id`` or an
+``Idempotency-Key`` header): a retry of a turn that was stored is answered from the store. A waiting turn
+whose client left is dropped before it runs; a turn whose client left while the model answered is not kept.
 """
 
 from __future__ import annotations
@@ -33,24 +39,33 @@ from app.keys import scrub
 from app.observability.events import EventSink, Interaction
 from app.services.replies import JsonReply, retry_after_header
 from app.sessions import (
+    ChatBusy,
     ConfigError,
+    Lease,
     Limits,
     MemoryRateLimiter,
     MemorySessionStore,
     RateLimiter,
     RedisRateLimiter,
     RedisSessionStore,
+    Saved,
     Session,
     SessionLimitReached,
     SessionStore,
     StoreUnavailable,
+    TurnIdError,
+    TurnRecord,
     ValidUsers,
     append_exchange,
     build_request,
+    digest,
+    find_turn,
     looks_like_chat_id,
     new_chat_id,
+    new_turn_id,
     parse_generation_config,
     parse_model_name,
+    parse_turn_id,
     read_reply,
     user_turn,
     window_for,
@@ -62,6 +77,10 @@ log = logging.getLogger("gateway.sessions")
 __all__ = ["SessionService", "build_sessions"]
 
 _UNKNOWN_CHAT = "unknown chat_id: the chat does not exist, has ended or has expired"
+_BUSY = ("another message of this chat is still being answered; send this one after it has its answer "
+         "(retry after Retry-After seconds)")
+_NOT_KEPT = "the session store failed during this turn, so nothing was kept; retry"
+_RETRY = {"retry-after": "1"}
 _MAX_ERROR_TEXT = 500
 
 
@@ -121,9 +140,12 @@ class SessionService:
         except Exception as exc:  # noqa: BLE001 - the contract promises a 500, in our error shape
             return self._internal(exc, "start_chat")
 
-    async def send_message(self, payload: Any) -> JsonReply:
+    async def send_message(self, payload: Any, *, idempotency_key: str | None = None,
+                           left: asyncio.Event | None = None) -> JsonReply:
+        """``idempotency_key`` is the ``Idempotency-Key`` header; ``left`` is set when the client disconnects
+        (the turn is then dropped, or not kept)."""
         try:
-            return await self._send_message(payload)
+            return await self._send_message(payload, idempotency_key, left or asyncio.Event())
         except Exception as exc:  # noqa: BLE001
             return self._internal(exc, "send_message")
 
@@ -177,7 +199,8 @@ class SessionService:
             return _error(404, _UNKNOWN_CHAT)
         return session
 
-    async def _send_message(self, payload: Any) -> JsonReply:
+    async def _send_message(self, payload: Any, idempotency_key: str | None,
+                            left: asyncio.Event) -> JsonReply:
         now = self._clock()
         found = await self._find(payload, now)
         if isinstance(found, JsonReply):
@@ -187,18 +210,67 @@ class SessionService:
         message = payload.get("message")
         if not isinstance(message, str) or not message.strip():
             return _error(400, "message must be a non-empty string")
+        try:
+            turn_id = parse_turn_id(payload.get("turn_id"), idempotency_key)
+        except TurnIdError as exc:
+            return _error(400, str(exc))
+        if turn_id is not None and (stored := self._stored(found, turn_id, message)) is not None:
+            return stored  # a retry of a stored turn: answered again, not counted, not run
         wait = await self.limiter.acquire(found.user_id, now)
         if wait is not None:
             per = f"{self.limiter.window:g} second" + ("" if self.limiter.window == 1 else "s")
             limit = self.limiter.limit
             message = f"rate limit exceeded: at most {limit} send_message calls per {per} per user"
             return _error(429, message, {"retry-after": str(max(1, math.ceil(wait)))})
-        async with self.store.lock(found.chat_id):
-            # Re-read under the lock: a turn that held it before us may have extended the history.
+        try:
+            lease = await self._acquire(found.chat_id, left)
+        except ChatBusy:
+            return _error(409, _BUSY, _RETRY)
+        if lease is None:
+            log.info("a waiting send_message was dropped: its client left")
+            return _error(499, "the client left while the turn waited; it was not run")
+        try:
+            # Re-read under the lease: a turn that held it before us may have extended the history.
             session = await self.store.load(found.chat_id, self._clock())
             if session is None:
                 return _error(404, _UNKNOWN_CHAT)
-            return await self._turn(session, message)
+            if turn_id is not None and (stored := self._stored(session, turn_id, message)) is not None:
+                return stored  # the same turn, sent twice at once: the first one stored it meanwhile
+            return await self._turn(session, message, turn_id or new_turn_id(), lease, left)
+        finally:
+            await self.store.release(lease)
+
+    async def _acquire(self, chat_id: str, left: asyncio.Event) -> Lease | None:
+        """The chat's lease, or ``None`` if the client left first (the wait is abandoned, nothing runs)."""
+        if left.is_set():
+            return None
+        taking = asyncio.ensure_future(self.store.acquire(chat_id))
+        gone = asyncio.ensure_future(left.wait())
+        try:
+            await asyncio.wait({taking, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+            if not taking.done():
+                taking.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await taking
+        if taking.cancelled():
+            return None
+        lease = taking.result()  # raises ChatBusy / StoreUnavailable as they are
+        if left.is_set():
+            await self.store.release(lease)
+            return None
+        return lease
+
+    @staticmethod
+    def _stored(session: Session, turn_id: str, message: str) -> JsonReply | None:
+        """The answer of a stored turn with this id; a 409 if the id was used for another message."""
+        turn = find_turn(session.turns, turn_id)
+        if turn is None:
+            return None
+        if turn.digest != digest(message):
+            return _error(409, "turn_id was already used in this chat for a different message")
+        return JsonReply.of({"response": turn.response})
 
     async def _end_chat(self, payload: Any) -> JsonReply:
         now = self._clock()
@@ -211,7 +283,8 @@ class SessionService:
 
     # -- one turn --------------------------------------------------------------------------------------------
 
-    async def _turn(self, session: Session, message: str) -> JsonReply:
+    async def _turn(self, session: Session, message: str, turn_id: str, lease: Lease,
+                    left: asyncio.Event) -> JsonReply:
         request = build_request(session.history, message, session.generation_config)
         body = orjson.dumps(request)
         started = time.time()
@@ -257,13 +330,23 @@ class SessionService:
             problem = answer.problem or "no answer"
             return done(_error(500, problem), key_id=result.key_id, response=gemini, error=problem)
         history = append_exchange(session.history, user_turn(message), answer.turn, self._max_history)
+        if left.is_set():  # nobody will read this answer: keeping it would duplicate the client's retry
+            log.info("a send_message client left while the model answered; the turn was not kept")
+            return done(_error(499, "the client left before the answer; the turn was not kept"),
+                        key_id=result.key_id, response=gemini, text=answer.text, error="client left")
+        record = TurnRecord(turn_id, digest(message), answer.text)
         try:
-            saved = await self.store.save_history(session.chat_id, history, self._clock())
+            saved = await self.store.save_history(session.chat_id, history, self._clock(), lease=lease,
+                                                  expect=session.version, turn=record)
         except StoreUnavailable as exc:
-            return done(_error(503, str(exc), {"retry-after": "5"}), key_id=result.key_id, response=gemini,
-                        text=answer.text, error=str(exc))
-        if not saved:  # ended (or evicted) while the model was answering: the answer stands, nothing to keep
+            return done(_error(503, f"{exc}; nothing was kept, retry", {"retry-after": "5"}),
+                        key_id=result.key_id, response=gemini, text=answer.text, error=str(exc))
+        if saved is Saved.GONE:  # ended (or evicted) while the model was answering: the answer stands
             log.info("a chat ended during its turn; the answer is returned and not kept")
+        elif saved is not Saved.SAVED:  # lease lost or history moved on: storing now could fork or duplicate
+            log.warning("a turn's save was refused (%s); the client is told to retry", saved.value)
+            return done(_error(503, _NOT_KEPT, _RETRY), key_id=result.key_id, response=gemini,
+                        text=answer.text, error=f"save refused ({saved.value})")
         return done(JsonReply.of({"response": answer.text}), key_id=result.key_id, response=gemini,
                     text=answer.text)
 
@@ -290,8 +373,8 @@ def build_sessions(gateway: Any) -> SessionService:
     store: SessionStore
     limiter: RateLimiter
     if s.redis_url:
-        # The lease outlives the longest turn the client allows (TIME_OUT), so it never lapses mid-turn.
-        store = RedisSessionStore(s.redis_url, limits, lease=s.time_out + 10.0)
+        # A short lease renewed while the turn runs: a dead holder blocks its chat for seconds, not TIME_OUT.
+        store = RedisSessionStore(s.redis_url, limits)
         limiter = RedisRateLimiter(s.redis_url, limit, window)
     else:
         store = MemorySessionStore(limits)

@@ -15,22 +15,25 @@ The caps, decided for scripts that never call end_chat:
 * in total: at ``max_total`` live sessions a new chat is refused (:class:`SessionLimitReached`, 503): evicting
   would let one crowd of users end everybody else's conversations.
 
-Concurrent turns of one chat are serialised with :meth:`SessionStore.lock`, so a turn always sees the history
-the previous turn saved.
+Concurrent turns of one chat are serialised with a lease (:meth:`SessionStore.acquire`, ``lease.py``), so a
+turn always sees the history the previous turn saved; waiting for it is bounded (:class:`ChatBusy`). A history
+save is conditional: it must carry the lease that still holds the chat and the version the turn read, so a
+turn that lost its lock or raced another can never overwrite or duplicate history.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+import secrets
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from .model import Session
+from .lease import ChatBusy, Lease, Saved
+from .model import Session, TurnRecord
+from .turns import remember
 
-__all__ = ["KeyedLock", "Limits", "MemorySessionStore", "SessionLimitReached", "SessionStore",
-           "StoreUnavailable"]
+__all__ = ["ChatBusy", "KeyedLock", "Limits", "MemorySessionStore", "Saved", "SessionLimitReached",
+           "SessionStore", "StoreUnavailable"]
 
 
 class SessionLimitReached(Exception):
@@ -61,16 +64,23 @@ class SessionStore(Protocol):
         ended or expired."""
         ...
 
-    async def save_history(self, chat_id: str, history: list[dict[str, Any]], now: float) -> bool:
-        """Replace the history and refresh the idle timer; ``False`` if the session is gone meanwhile."""
+    async def save_history(self, chat_id: str, history: list[dict[str, Any]], now: float, *, lease: Lease,
+                           expect: int, turn: TurnRecord) -> Saved:
+        """Replace the history, bump the version, remember ``turn`` and refresh the idle timer, all or
+        nothing: only while ``lease`` holds the chat and the stored version is ``expect``."""
         ...
 
     async def delete(self, chat_id: str, now: float) -> bool:
         """Remove the session; ``False`` if there was no live session of that id."""
         ...
 
-    def lock(self, chat_id: str) -> AbstractAsyncContextManager[None]:
-        """Held for the whole of one turn, so turns of one chat happen one after another."""
+    async def acquire(self, chat_id: str, wait: float | None = None) -> Lease:
+        """Take the chat's turn lease, waiting at most ``wait`` seconds (the store's default if ``None``) for
+        the turn before; raises :class:`ChatBusy` past that. Held for the whole of one turn."""
+        ...
+
+    async def release(self, lease: Lease) -> None:
+        """Give the lease back (never raises: a lease that cannot be released lapses by itself)."""
         ...
 
     async def count(self, now: float) -> int:
@@ -99,19 +109,32 @@ class KeyedLock:
     def __init__(self) -> None:
         self._slots: dict[str, _Slot] = {}
 
-    @asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
+    async def acquire(self, key: str, wait: float) -> bool:
+        """``False`` if the lock was not free within ``wait`` seconds."""
         slot = self._slots.get(key)
         if slot is None:
             slot = self._slots[key] = _Slot()
         slot.holders += 1
         try:
-            async with slot.lock:
-                yield
-        finally:
-            slot.holders -= 1
-            if slot.holders == 0:
-                del self._slots[key]
+            async with asyncio.timeout(wait):
+                await slot.lock.acquire()
+            return True
+        except TimeoutError:
+            self._leave(key, slot)
+            return False
+        except BaseException:
+            self._leave(key, slot)
+            raise
+
+    def release(self, key: str) -> None:
+        slot = self._slots[key]
+        slot.lock.release()
+        self._leave(key, slot)
+
+    def _leave(self, key: str, slot: _Slot) -> None:
+        slot.holders -= 1
+        if slot.holders == 0:
+            del self._slots[key]
 
     def __len__(self) -> int:
         return len(self._slots)
@@ -127,11 +150,13 @@ class MemorySessionStore:
     """The embedded default. No method awaits, so each runs to completion without yielding to the event loop:
     that is what makes them atomic under asyncio without locks."""
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, *, wait: float = 5.0) -> None:
         self.limits = limits
+        self.wait = wait
         self._entries: dict[str, _Entry] = {}
         self._by_user: dict[str, set[str]] = {}
         self._locks = KeyedLock()
+        self._holders: dict[str, str] = {}  # chat_id -> token of the lease that holds it
 
     def _live(self, chat_id: str, now: float) -> _Entry | None:
         entry = self._entries.get(chat_id)
@@ -163,7 +188,7 @@ class MemorySessionStore:
         for cid in evicted:
             self._remove(cid)
         stored = replace(session, generation_config=dict(session.generation_config),
-                         history=list(session.history))
+                         history=list(session.history), turns=list(session.turns))
         self._entries[session.chat_id] = _Entry(stored, now + self.limits.ttl)
         self._by_user.setdefault(session.user_id, set()).add(session.chat_id)
         return evicted
@@ -174,21 +199,37 @@ class MemorySessionStore:
             return None
         entry.expires = now + self.limits.ttl
         # A copy: the caller builds the next turn on it, and nothing may change here before the turn succeeds.
-        return replace(entry.session, history=list(entry.session.history))
+        return replace(entry.session, history=list(entry.session.history), turns=list(entry.session.turns))
 
-    async def save_history(self, chat_id: str, history: list[dict[str, Any]], now: float) -> bool:
+    async def save_history(self, chat_id: str, history: list[dict[str, Any]], now: float, *, lease: Lease,
+                           expect: int, turn: TurnRecord) -> Saved:
+        if self._holders.get(chat_id) != lease.token or lease.lost:
+            return Saved.LOST
         entry = self._live(chat_id, now)
         if entry is None:
-            return False
+            return Saved.GONE
+        if entry.session.version != expect:
+            return Saved.STALE
         entry.session.history = list(history)
+        entry.session.version += 1
+        entry.session.turns = remember(entry.session.turns, turn)
         entry.expires = now + self.limits.ttl
-        return True
+        return Saved.SAVED
 
     async def delete(self, chat_id: str, now: float) -> bool:
         return self._live(chat_id, now) is not None and self._remove(chat_id) is not None
 
-    def lock(self, chat_id: str) -> AbstractAsyncContextManager[None]:
-        return self._locks.hold(chat_id)
+    async def acquire(self, chat_id: str, wait: float | None = None) -> Lease:
+        if not await self._locks.acquire(chat_id, self.wait if wait is None else wait):
+            raise ChatBusy(chat_id)
+        lease = Lease(chat_id, secrets.token_hex(12))
+        self._holders[chat_id] = lease.token
+        return lease
+
+    async def release(self, lease: Lease) -> None:
+        if self._holders.get(lease.chat_id) == lease.token:
+            del self._holders[lease.chat_id]
+            self._locks.release(lease.chat_id)
 
     async def count(self, now: float) -> int:
         self._sweep(now)

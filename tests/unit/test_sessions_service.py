@@ -19,7 +19,7 @@ from app.keys import OK_OUTCOME, Outcome, OutcomeKind
 from app.observability.events import Interaction
 from app.services.replies import JsonReply
 from app.services.sessions import SessionService
-from app.sessions import Limits, MemoryRateLimiter, MemorySessionStore, StoreUnavailable, ValidUsers
+from app.sessions import Limits, MemoryRateLimiter, MemorySessionStore, Saved, StoreUnavailable, ValidUsers
 from app.upstream import UpstreamResponse, UpstreamUnavailable
 
 NOW = 1_750_000_000.0
@@ -93,7 +93,7 @@ class Harness:
         self.events = Events()
         self.clock = Clock()
         self.store = MemorySessionStore(Limits(limits.get("ttl", 60.0), limits.get("max_per_user", 5),
-                                               limits.get("max_total", 100)))
+                                               limits.get("max_total", 100)), wait=limits.get("wait", 5.0))
         self.service = SessionService(
             client=self.client, store=self.store, limiter=MemoryRateLimiter(2, 1.0),  # type: ignore[arg-type]
             users=ValidUsers(self.users_file, interval=0.0), events=self.events,
@@ -350,3 +350,135 @@ async def test_no_event_when_the_sink_is_disabled(h: Harness) -> None:
     chat = await h.start()
     await h.send(chat, "hello")
     assert h.events.published == []
+
+
+# -- busy chats, departed clients, idempotent turns (issue 12, items 4 and 5) -------------------------------
+
+
+def texts(history: list[dict[str, Any]]) -> list[str]:
+    return [c["parts"][0]["text"] for c in history]
+
+
+async def history_of(h: Harness, chat: str) -> list[str]:
+    session = await h.store.load(chat, h.clock.now)
+    assert session is not None
+    return texts(session.history)
+
+
+async def test_a_retried_turn_id_is_answered_from_the_store(h: Harness) -> None:
+    chat = await h.start()
+    first = await h.send(chat, "hello", turn_id="turn-1")
+    again = await h.send(chat, "hello", turn_id="turn-1")
+    assert first.status == again.status == 200 and body(again) == body(first) == {"response": "echo: hello"}
+    assert len(h.client.requests) == 1  # the retry never reached the model
+    assert await history_of(h, chat) == ["hello", "echo: hello"]
+
+
+async def test_the_idempotency_key_header_is_a_turn_id(h: Harness) -> None:
+    chat = await h.start()
+    h.clock.now += 1
+    first = await h.service.send_message({"chat_id": chat, "message": "hi"}, idempotency_key="k-1")
+    h.clock.now += 1
+    again = await h.service.send_message({"chat_id": chat, "message": "hi", "turn_id": "k-1"})
+    assert first.status == again.status == 200 and len(h.client.requests) == 1
+
+
+async def test_a_turn_id_reused_for_another_message_is_409(h: Harness) -> None:
+    chat = await h.start()
+    assert (await h.send(chat, "one", turn_id="t")).status == 200
+    reused = await h.send(chat, "two", turn_id="t")
+    assert reused.status == 409 and "different message" in body(reused)["error"]
+    assert await history_of(h, chat) == ["one", "echo: one"]
+
+
+@pytest.mark.parametrize(("fields", "key", "names"), [({"turn_id": 5}, None, "turn_id"),
+                                                       ({"turn_id": "a b"}, None, "turn_id"),
+                                                       ({}, "x" * 200, "Idempotency-Key"),
+                                                       ({"turn_id": "a"}, "b", "differ")])
+async def test_bad_turn_ids_are_400_naming_the_field(h: Harness, fields: dict[str, Any], key: str | None,
+                                                     names: str) -> None:
+    chat = await h.start()
+    h.clock.now += 1
+    reply = await h.service.send_message({"chat_id": chat, "message": "m", **fields}, idempotency_key=key)
+    assert reply.status == 400 and names in body(reply)["error"] and not h.client.requests
+
+
+async def test_a_second_message_waits_a_bounded_time_then_is_busy(tmp_path: Path) -> None:
+    h = Harness(tmp_path, wait=0.2)
+    chat = await h.start()
+    h.client.delay = 1.0
+    h.clock.now += 5
+    first, second = await asyncio.gather(h.service.send_message({"chat_id": chat, "message": "slow"}),
+                                         h.service.send_message({"chat_id": chat, "message": "next"}))
+    assert first.status == 200
+    assert second.status == 409 and second.headers["retry-after"] == "1"
+    assert "still being answered" in body(second)["error"]
+    assert len(h.client.requests) == 1 and await history_of(h, chat) == ["slow", "echo: slow"]
+
+
+async def test_the_same_turn_sent_twice_at_once_runs_once(h: Harness) -> None:
+    chat = await h.start()
+    h.client.delay = 0.1
+    h.clock.now += 5
+    payload = {"chat_id": chat, "message": "once", "turn_id": "dup"}
+    first, second = await asyncio.gather(h.service.send_message(payload), h.service.send_message(payload))
+    assert first.status == second.status == 200 and body(first) == body(second)
+    assert len(h.client.requests) == 1 and await history_of(h, chat) == ["once", "echo: once"]
+
+
+async def test_a_waiting_turn_whose_client_left_is_never_run(h: Harness) -> None:
+    chat = await h.start()
+    h.client.delay = 0.3
+    h.clock.now += 5
+    left = asyncio.Event()
+    running = asyncio.create_task(h.service.send_message({"chat_id": chat, "message": "first"}))
+    waiting = asyncio.create_task(h.service.send_message({"chat_id": chat, "message": "ABANDONED"},
+                                                         left=left))
+    await asyncio.sleep(0.05)
+    left.set()
+    assert (await waiting).status == 499
+    assert (await running).status == 200
+    assert [r["contents"][-1]["parts"][0]["text"] for r in h.client.requests] == ["first"]
+    assert await history_of(h, chat) == ["first", "echo: first"]
+    assert len(h.store._locks) == 0  # nothing left holding or waiting
+
+
+async def test_a_turn_whose_client_left_during_the_model_call_is_not_kept(h: Harness) -> None:
+    chat = await h.start()
+    h.client.delay = 0.2
+    left = asyncio.Event()
+    h.clock.now += 1
+    turn = asyncio.create_task(h.service.send_message({"chat_id": chat, "message": "gone"}, left=left))
+    await asyncio.sleep(0.05)
+    left.set()
+    assert (await turn).status == 499
+    assert len(h.client.requests) == 1 and await history_of(h, chat) == []
+    assert h.events.published[-1].status == 499
+
+
+@pytest.mark.parametrize("refusal", [Saved.LOST, Saved.STALE])
+async def test_a_refused_save_is_503_and_changes_nothing(h: Harness, monkeypatch: pytest.MonkeyPatch,
+                                                         refusal: Saved) -> None:
+    chat = await h.start()
+
+    async def refused(*_: Any, **__: Any) -> Saved:
+        return refusal
+
+    monkeypatch.setattr(h.store, "save_history", refused)
+    reply = await h.send(chat, "m")
+    assert reply.status == 503 and reply.headers["retry-after"] == "1"
+    assert "nothing was kept" in body(reply)["error"]
+    assert await history_of(h, chat) == []
+
+
+async def test_a_store_failure_during_the_save_is_503_and_says_nothing_was_kept(
+        h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    chat = await h.start()
+
+    async def down(*_: Any, **__: Any) -> Saved:
+        raise StoreUnavailable("the session store is unavailable (TimeoutError)")
+
+    monkeypatch.setattr(h.store, "save_history", down)
+    reply = await h.send(chat, "m")
+    assert reply.status == 503 and "nothing was kept" in body(reply)["error"]
+    assert reply.headers["retry-after"] == "5"

@@ -8,25 +8,32 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 import pytest
+import redis.asyncio as aioredis
 
 from app.sessions import (
+    ChatBusy,
     Limits,
     MemorySessionStore,
     RedisSessionStore,
     Session,
     SessionLimitReached,
+    Saved,
     SessionStore,
     StoreUnavailable,
+    TurnRecord,
     new_chat_id,
 )
+from app.sessions.turns import KEEP_TURNS
 from tests.unit.sessions_redis import DEAD_URL, REDIS_URL, redis_prefix
 
 NOW = 1_750_000_000.0
 TTL = 60.0
 
 Factory = Callable[..., SessionStore]
+RedisPair = tuple[RedisSessionStore, RedisSessionStore, aioredis.Redis, str]
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -70,6 +77,26 @@ EXCHANGE = [{"role": "user", "parts": [{"text": "hi ☃"}]},
             {"role": "model", "parts": [{"text": "hello", "thoughtSignature": "c2lnbg=="}]}]
 
 
+async def save(store: SessionStore, chat_id: str, history: list[dict[str, object]], now: float,
+               expect: int = 0, turn_id: str = "t-1") -> Saved:
+    """One turn's save as the service does it: under the chat's lease, onto version ``expect``."""
+    lease = await store.acquire(chat_id)
+    try:
+        return await store.save_history(chat_id, history, now, lease=lease, expect=expect,
+                                        turn=TurnRecord(turn_id, "d", "answer"))
+    finally:
+        await store.release(lease)
+
+
+@asynccontextmanager
+async def held(store: SessionStore, chat_id: str) -> AsyncIterator[None]:
+    lease = await store.acquire(chat_id)
+    try:
+        yield
+    finally:
+        await store.release(lease)
+
+
 # -- basic life ----------------------------------------------------------------------------------------------
 
 
@@ -82,14 +109,14 @@ async def test_create_then_load_round_trips(store: SessionStore) -> None:
 
 async def test_unknown_chat_is_none(store: SessionStore) -> None:
     assert await store.load(new_chat_id(), NOW) is None
-    assert await store.save_history(new_chat_id(), EXCHANGE, NOW) is False
+    assert await save(store, new_chat_id(), EXCHANGE, NOW) is Saved.GONE
     assert await store.delete(new_chat_id(), NOW) is False
 
 
 async def test_save_history_replaces_it(store: SessionStore) -> None:
     s = session()
     await store.create(s, NOW)
-    assert await store.save_history(s.chat_id, EXCHANGE, NOW + 1)
+    assert await save(store, s.chat_id, EXCHANGE, NOW + 1) is Saved.SAVED
     loaded = await store.load(s.chat_id, NOW + 2)
     assert loaded is not None and loaded.history == EXCHANGE
 
@@ -128,7 +155,7 @@ async def test_use_refreshes_the_idle_timer(store: SessionStore) -> None:
     s = session()
     await store.create(s, NOW)
     assert await store.load(s.chat_id, NOW + TTL - 1) is not None
-    assert await store.save_history(s.chat_id, EXCHANGE, NOW + 2 * TTL - 2)
+    assert await save(store, s.chat_id, EXCHANGE, NOW + 2 * TTL - 2) is Saved.SAVED
     assert await store.load(s.chat_id, NOW + 3 * TTL - 3) is not None
     assert await store.load(s.chat_id, NOW + 4 * TTL - 2) is None
 
@@ -136,7 +163,7 @@ async def test_use_refreshes_the_idle_timer(store: SessionStore) -> None:
 async def test_save_after_expiry_is_refused(store: SessionStore) -> None:
     s = session()
     await store.create(s, NOW)
-    assert await store.save_history(s.chat_id, EXCHANGE, NOW + TTL + 1) is False
+    assert await save(store, s.chat_id, EXCHANGE, NOW + TTL + 1) is Saved.GONE
 
 
 async def test_count_and_sweep_ignore_expired(store: SessionStore) -> None:
@@ -207,7 +234,7 @@ async def test_replicas_share_sessions(make: Factory) -> None:
     one, two = make(), make()
     s = session()
     await one.create(s, NOW)
-    assert await two.save_history(s.chat_id, EXCHANGE, NOW + 1)
+    assert await save(two, s.chat_id, EXCHANGE, NOW + 1) is Saved.SAVED
     loaded = await one.load(s.chat_id, NOW + 2)
     assert loaded is not None and loaded.history == EXCHANGE
     assert await two.delete(s.chat_id, NOW + 3)
@@ -220,7 +247,7 @@ async def test_lock_serialises_turns_of_one_chat_across_replicas(make: Factory) 
     trace: list[str] = []
 
     async def turn(store: SessionStore, name: str) -> None:
-        async with store.lock(chat):
+        async with held(store, chat):
             trace.append(f"{name}+")
             await asyncio.sleep(0.05)
             trace.append(f"{name}-")
@@ -234,7 +261,7 @@ async def test_lock_does_not_block_other_chats(store: SessionStore) -> None:
     trace: list[str] = []
 
     async def turn(chat: str, name: str) -> None:
-        async with store.lock(chat):
+        async with held(store, chat):
             trace.append(f"{name}+")
             await asyncio.sleep(0.05)
             trace.append(f"{name}-")
@@ -246,10 +273,10 @@ async def test_lock_does_not_block_other_chats(store: SessionStore) -> None:
 async def test_lock_is_released_when_the_turn_fails(store: SessionStore) -> None:
     chat = new_chat_id()
     with pytest.raises(RuntimeError):
-        async with store.lock(chat):
+        async with held(store, chat):
             raise RuntimeError("turn failed")
     async with asyncio.timeout(2):
-        async with store.lock(chat):
+        async with held(store, chat):
             pass
 
 
@@ -269,3 +296,215 @@ async def test_redis_outage_raises_store_unavailable(caplog: pytest.LogCaptureFi
         assert sum("session store" in r.getMessage() for r in caplog.records) == 1  # logged once per outage
     finally:
         await store.close()
+
+
+# -- the turn lease, fencing and compare-and-set (issue 12, items 4 and 5) -----------------------------------
+
+
+async def test_a_waiter_is_told_busy_instead_of_hanging(make: Factory) -> None:
+    one, two = make(), make()
+    chat = new_chat_id()
+    lease = await one.acquire(chat)
+    try:
+        with pytest.raises(ChatBusy):
+            await two.acquire(chat, wait=0.2)
+        with pytest.raises(ChatBusy):
+            await one.acquire(chat, wait=0.2)  # a waiter in the holder's own process too
+    finally:
+        await one.release(lease)
+    again = await two.acquire(chat, wait=2)
+    await two.release(again)
+
+
+async def test_a_cancelled_waiter_leaves_the_lock_usable(store: SessionStore) -> None:
+    chat = new_chat_id()
+    lease = await store.acquire(chat)
+    waiter = asyncio.create_task(store.acquire(chat, wait=5))
+    await asyncio.sleep(0.05)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    await store.release(lease)
+    async with asyncio.timeout(3):
+        await store.release(await store.acquire(chat))
+
+
+async def test_a_save_after_release_is_fenced_off(store: SessionStore) -> None:
+    s = session()
+    await store.create(s, NOW)
+    lease = await store.acquire(s.chat_id)
+    await store.release(lease)
+    assert await store.save_history(s.chat_id, EXCHANGE, NOW + 1, lease=lease, expect=0,
+                                    turn=TurnRecord("t", "d", "a")) is Saved.LOST
+    loaded = await store.load(s.chat_id, NOW + 1)
+    assert loaded is not None and loaded.history == [] and loaded.version == 0
+
+
+async def test_a_save_onto_an_old_version_is_refused(store: SessionStore) -> None:
+    s = session()
+    await store.create(s, NOW)
+    assert await save(store, s.chat_id, EXCHANGE, NOW + 1, expect=0, turn_id="first") is Saved.SAVED
+    # A turn that read version 0 (before "first" was saved) must not overwrite it.
+    assert await save(store, s.chat_id, EXCHANGE[:1], NOW + 2, expect=0, turn_id="late") is Saved.STALE
+    loaded = await store.load(s.chat_id, NOW + 3)
+    assert loaded is not None and loaded.history == EXCHANGE and loaded.version == 1
+    assert [t.id for t in loaded.turns] == ["first"]
+
+
+async def test_versions_count_saves_and_the_last_turns_are_kept(store: SessionStore) -> None:
+    s = session()
+    await store.create(s, NOW)
+    for i in range(KEEP_TURNS + 2):
+        lease = await store.acquire(s.chat_id)
+        try:
+            assert await store.save_history(s.chat_id, EXCHANGE, NOW + i, lease=lease, expect=i,
+                                            turn=TurnRecord(f"t{i}", f"d{i}", f"answer ☃ {i}")) is Saved.SAVED
+        finally:
+            await store.release(lease)
+    loaded = await store.load(s.chat_id, NOW + 10)
+    assert loaded is not None and loaded.version == KEEP_TURNS + 2
+    assert loaded.turns == [TurnRecord(f"t{i}", f"d{i}", f"answer ☃ {i}") for i in range(2, KEEP_TURNS + 2)]
+
+
+async def test_memory_locks_leave_nothing_behind() -> None:
+    store = MemorySessionStore(Limits(TTL, 5, 100), wait=0.1)
+    chat = new_chat_id()
+    lease = await store.acquire(chat)
+    with pytest.raises(ChatBusy):
+        await store.acquire(chat)
+    await store.release(lease)
+    await store.release(lease)  # twice is harmless
+    assert len(store._locks) == 0 and store._holders == {}
+
+
+# -- Redis: renewal, dead holders, lost leases, stalls -------------------------------------------------------
+
+
+@pytest.fixture
+async def redis_pair() -> AsyncIterator[RedisPair]:
+    """Two replicas with a 0.3 s lease, and a raw client on the same prefix."""
+    async with redis_prefix() as prefix:
+        limits = Limits(TTL, 5, 100)
+        one = RedisSessionStore(REDIS_URL, limits, prefix=prefix, lease=0.3, wait=0.2, timeout=0.4, poll=0.01)
+        two = RedisSessionStore(REDIS_URL, limits, prefix=prefix, lease=0.3, wait=0.2, timeout=0.4, poll=0.01)
+        raw = aioredis.from_url(REDIS_URL, decode_responses=True)
+        try:
+            yield one, two, raw, prefix
+        finally:
+            for closable in (one, two):
+                await closable.close()
+            await raw.aclose()
+
+
+async def until(predicate: Callable[[], object], timeout: float = 3.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+
+async def test_a_running_turn_keeps_its_lease_past_the_lease_period(redis_pair: RedisPair) -> None:
+    one, two, _, _ = redis_pair
+    s = session()
+    await one.create(s, NOW)
+    lease = await one.acquire(s.chat_id)
+    try:
+        for _ in range(4):  # four lease periods: only the renewals keep it
+            await asyncio.sleep(0.3)
+            with pytest.raises(ChatBusy):
+                await two.acquire(s.chat_id, wait=0.05)
+        assert not lease.lost
+        assert await one.save_history(s.chat_id, EXCHANGE, NOW + 1, lease=lease, expect=0,
+                                      turn=TurnRecord("t", "d", "a")) is Saved.SAVED
+    finally:
+        await one.release(lease)
+
+
+async def test_a_dead_holder_blocks_the_chat_for_one_lease_only(redis_pair: RedisPair) -> None:
+    _, two, raw, prefix = redis_pair
+    chat = new_chat_id()
+    # A replica that was killed: its lease is never renewed and never released.
+    await raw.set(f"{prefix}lock:{chat}", "a-replica-that-was-killed", px=300)
+    lease = await two.acquire(chat, wait=3)
+    await two.release(lease)
+
+
+async def test_a_lease_whose_lock_vanished_is_fenced_off(redis_pair: RedisPair) -> None:
+    """A Redis restart that lost the lock key (or a stall past the lease) lets another turn in; the first
+    turn's save is then refused, and its lease learns it is lost at its next renewal."""
+    one, two, raw, prefix = redis_pair
+    s = session()
+    await one.create(s, NOW)
+    first = await one.acquire(s.chat_id)
+    await raw.delete(f"{prefix}lock:{s.chat_id}")
+    second = await two.acquire(s.chat_id)
+    try:
+        assert await two.save_history(s.chat_id, EXCHANGE, NOW + 1, lease=second, expect=0,
+                                      turn=TurnRecord("second", "d", "a")) is Saved.SAVED
+        assert await one.save_history(s.chat_id, EXCHANGE, NOW + 2, lease=first, expect=1,
+                                      turn=TurnRecord("first", "d", "a")) is Saved.LOST
+        await until(lambda: first.lost)
+    finally:
+        await one.release(first)
+        await two.release(second)
+    loaded = await one.load(s.chat_id, NOW + 3)
+    assert loaded is not None and [t.id for t in loaded.turns] == ["second"] and loaded.version == 1
+    assert await raw.get(f"{prefix}lock:{s.chat_id}") is None  # the stale holder's release freed nothing else
+
+
+async def test_a_save_that_reaches_redis_too_late_is_refused(redis_pair: RedisPair) -> None:
+    """A save Redis runs after its caller stopped waiting for it (a stall) must not land: the caller answered
+    503 by then."""
+    one, _, _, _ = redis_pair
+    s = session()
+    await one.create(s, NOW)
+    lease = await one.acquire(s.chat_id)
+    try:
+        lease.clock_offset_ms -= 10_000  # as if Redis ran the save ten seconds after it was sent
+        assert await one.save_history(s.chat_id, EXCHANGE, NOW + 1, lease=lease, expect=0,
+                                      turn=TurnRecord("t", "d", "a")) is Saved.LOST
+    finally:
+        await one.release(lease)
+    loaded = await one.load(s.chat_id, NOW + 2)
+    assert loaded is not None and loaded.history == [] and loaded.version == 0
+
+
+async def test_an_interrupted_save_that_landed_counts_as_saved(redis_pair: RedisPair,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    one, _, _, _ = redis_pair
+    s = session()
+    await one.create(s, NOW)
+    real = one._save
+
+    async def lands_then_connection_drops(**kwargs: object) -> object:
+        await real(**kwargs)
+        raise ConnectionError("connection reset by peer")
+
+    monkeypatch.setattr(one, "_save", lands_then_connection_drops)
+    lease = await one.acquire(s.chat_id)
+    try:
+        assert await one.save_history(s.chat_id, EXCHANGE, NOW + 1, lease=lease, expect=0,
+                                      turn=TurnRecord("t", "d", "a")) is Saved.SAVED
+    finally:
+        await one.release(lease)
+    one.redis_errors = 0
+
+
+async def test_an_interrupted_save_that_did_not_land_is_unavailable(redis_pair: RedisPair,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    one, _, _, _ = redis_pair
+    s = session()
+    await one.create(s, NOW)
+
+    async def never_arrives(**_: object) -> object:
+        raise ConnectionError("connection reset by peer")
+
+    monkeypatch.setattr(one, "_save", never_arrives)
+    lease = await one.acquire(s.chat_id)
+    try:
+        with pytest.raises(StoreUnavailable):
+            await one.save_history(s.chat_id, EXCHANGE, NOW + 1, lease=lease, expect=0,
+                                   turn=TurnRecord("t", "d", "a"))
+    finally:
+        await one.release(lease)
+    loaded = await one.load(s.chat_id, NOW + 2)
+    assert loaded is not None and loaded.version == 0
