@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -44,6 +44,8 @@ class UpstreamResponse:
     key_id: str | None
     outcome: Outcome
     attempts: int
+    #: The upstream's response headers (the resumable upload answers in headers); absent on synthetic answers.
+    headers: Mapping[str, str] | None = None
 
     def json(self) -> object:
         return orjson.loads(self.body)
@@ -149,20 +151,23 @@ class GeminiClient:
     # -- public calls -------------------------------------------------------------------------------------
 
     async def call(self, method: str, path: str, *, model: str, body: bytes | None = None, query: str = "",
-                   headers: dict[str, str] | None = None, deadline: float | None = None) -> UpstreamResponse:
+                   headers: dict[str, str] | None = None, deadline: float | None = None,
+                   key_id: str | None = None, prefer_key: str | None = None) -> UpstreamResponse:
         """A complete (non-stream) call. ``path`` is relative to the API version root, e.g.
-        ``models/gemini-2.5-flash:generateContent``."""
+        ``models/gemini-2.5-flash:generateContent``. ``key_id`` pins the call to one key (the owner of a
+        resource it names); ``prefer_key`` tries that key first when it is eligible (conversation affinity)."""
         result = await self._run(method, path, model=model, body=body, query=query, headers=headers,
-                                 framing="json", deadline=deadline)
+                                 framing="json", deadline=deadline, key_id=key_id, prefer_key=prefer_key)
         assert isinstance(result, UpstreamResponse)
         return result
 
     async def stream(self, path: str, *, model: str, body: bytes, query: str = "", framing: Framing = "sse",
-                     headers: dict[str, str] | None = None,
-                     deadline: float | None = None) -> UpstreamStream | UpstreamResponse:
-        """Open a stream and commit to it after its first event; a final error comes back as a response."""
+                     headers: dict[str, str] | None = None, deadline: float | None = None,
+                     key_id: str | None = None, prefer_key: str | None = None) -> UpstreamStream | UpstreamResponse:
+        """Open a stream and commit to it after its first event; a final error comes back as a response.
+        ``key_id`` / ``prefer_key`` as for :meth:`call`."""
         return await self._run("POST", path, model=model, body=body, query=query, headers=headers,
-                               framing=framing, deadline=deadline)
+                               framing=framing, deadline=deadline, key_id=key_id, prefer_key=prefer_key)
 
     async def probe(self, lease: Lease) -> Outcome:
         """A quota-free check of one key (models.get), outside the rotation: used to bring disabled keys back."""
@@ -180,15 +185,19 @@ class GeminiClient:
     # -- the loop -----------------------------------------------------------------------------------------
 
     async def _run(self, method: str, path: str, *, model: str, body: bytes | None, query: str,
-                   headers: dict[str, str] | None, framing: Framing,
-                   deadline: float | None) -> UpstreamResponse | UpstreamStream:
+                   headers: dict[str, str] | None, framing: Framing, deadline: float | None,
+                   key_id: str | None = None, prefer_key: str | None = None) -> UpstreamResponse | UpstreamStream:
         deadline = deadline or self.deadline()
-        url = f"{self._base}/{path}" + (f"?{query}" if query else "")
+        url = (path if path.startswith(("http://", "https://")) else f"{self._base}/{path}") + \
+            (f"?{query}" if query else "")
         tried: set[str] = set()
         attempts = 1
 
         async def once() -> UpstreamResponse | UpstreamStream:
-            lease = await self._lease(model, tried, deadline)
+            if key_id is None and prefer_key is None:
+                lease = await self._lease(model, tried, deadline)
+            else:
+                lease = await self._chosen_lease(model, tried, deadline, key_id, prefer_key)
             tried.add(lease.key_id)
             release = await self._take_slot(lease.key_id) if self._max_per_key else None
             try:
@@ -278,6 +287,35 @@ class GeminiClient:
                     continue
                 raise exc
 
+    # -- pinned and preferred keys (issue 15: resource ownership and conversation affinity) -----------------
+
+    def upload_url(self, path: str) -> str:
+        """Absolute upstream URL for the resumable upload, which Google serves at ``/upload/<version>/...``
+        beside (not under) the API version root."""
+        root, _, version = self._base.rpartition("/")
+        return f"{root}/upload/{version}/{path}"
+
+    async def _chosen_lease(self, model: str, tried: set[str], deadline: float, key_id: str | None,
+                            prefer_key: str | None) -> Lease:
+        """``key_id``: that key or an ``OwnerUnavailable`` (waiting for a cooldown within ``MAX_WAIT``);
+        ``prefer_key``: that key on the first attempt when eligible, else plain rotation."""
+        if key_id is None:
+            if prefer_key is not None and not tried:
+                try:
+                    return await self.keys.acquire_owner(prefer_key, model)
+                except NoKeyAvailable:
+                    pass
+            return await self._lease(model, tried, deadline)
+        while True:
+            try:
+                return await self.keys.acquire_owner(key_id, model)
+            except NoKeyAvailable as exc:
+                remaining = deadline - time.monotonic()
+                if exc.retry_after is not None and exc.retry_after <= min(self._max_wait, remaining):
+                    await asyncio.sleep(max(exc.retry_after, 0.05))
+                    continue
+                raise
+
     async def _attempt(self, method: str, url: str, lease: Lease, *, model: str, body: bytes | None,
                        headers: dict[str, str] | None, framing: Framing, deadline: float,
                        attempts: int) -> UpstreamResponse | UpstreamStream:
@@ -303,7 +341,7 @@ class GeminiClient:
                 outcome = classify(resp.status, payload)
                 await self._report(lease, model, outcome)
                 result = UpstreamResponse(resp.status, resp.headers.get("content-type", "application/json"),
-                                          payload, lease.key_id, outcome, attempts)
+                                          payload, lease.key_id, outcome, attempts, resp.headers)
                 if outcome.kind is OutcomeKind.OK or not outcome.retryable():
                     return result
                 raise _Retry(outcome, result)

@@ -7,7 +7,9 @@ Keys are named by ``key_id`` everywhere except in the upstream request header.
 
 from .classify import OK_OUTCOME, Outcome, OutcomeKind, classify, classify_exception, parse_duration
 from .ids import key_id, scrub
-from .manager import KeyManager, Lease, NoKeyAvailable, UnknownKey
+from .hotmap import HotMap, MemoryHotMap, RedisHotMap, build_hot_map
+from .manager import KeyManager, Lease, NoKeyAvailable, OwnerUnavailable, UnknownKey
+from .ownership import Owner, Ownership, tenant_of
 from .quota_time import next_pacific_midnight
 from .redis_store import RedisPoolStore
 from .surge import SurgeDetector
@@ -16,6 +18,14 @@ from .store import Cooldown, KeyStatus, MemoryPoolStore, Pick, PoolStore
 __all__ = [
     "OK_OUTCOME",
     "Cooldown",
+    "HotMap",
+    "MemoryHotMap",
+    "Owner",
+    "OwnerUnavailable",
+    "Ownership",
+    "RedisHotMap",
+    "build_hot_map",
+    "tenant_of",
     "KeyManager",
     "KeyStatus",
     "Lease",

@@ -37,7 +37,7 @@ from .quota_time import next_pacific_midnight
 from .surge import SurgeDetector
 from .store import Pick, PoolStore
 
-__all__ = ["KeyManager", "Lease", "NoKeyAvailable", "UnknownKey"]
+__all__ = ["KeyManager", "Lease", "NoKeyAvailable", "OwnerUnavailable", "UnknownKey"]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,14 @@ class NoKeyAvailable(Exception):
         self.retry_after = retry_after
         self.all_disabled = all_disabled
         self.no_keys = no_keys
+
+
+class OwnerUnavailable(NoKeyAvailable):
+    """The one key that can serve the request (it owns a resource the request names) cannot serve it now.
+
+    Rendered like ``NoKeyAvailable``: 503 when the key is disabled or gone, 429 with ``retry_after`` when it
+    is cooling. Sending the request to another key would only earn Google's 403.
+    """
 
 
 class UnknownKey(KeyError):
@@ -200,6 +208,28 @@ class KeyManager:
             # Removed by an admin while the pick was in flight: try again without it.
             return await self.acquire(model, {*exclude, kid})
         raise await self._unavailable(model, picked, ids, exclude)
+
+    async def acquire_owner(self, key_id: str, model: str) -> Lease:
+        """The lease of ``key_id`` if it can serve ``model`` now (no rotation, no cursor move).
+
+        Raises ``OwnerUnavailable`` saying why not: removed, disabled (with its reason) or cooling (with
+        ``retry_after``). One store read on the happy path.
+        """
+        lease = self._leases.get(key_id)
+        if lease is None:
+            raise OwnerUnavailable(f"the API key {key_id} that owns this resource is no longer in the pool",
+                                   all_disabled=True)
+        wait = await self._store.wait((key_id,), model, self._clock())
+        if wait == 0.0:
+            return lease
+        if wait is None:
+            reason = (await self._store.disabled((key_id,))).get(key_id, "disabled")
+            raise OwnerUnavailable(f"the API key {key_id} that owns this resource is disabled ({reason[:120]})",
+                                   all_disabled=True)
+        retry_after = float(max(1, math.ceil(wait)))
+        raise OwnerUnavailable(f"the API key {key_id} that owns this resource is cooling down for model "
+                               f"'{model}' after a rate limit or an exhausted quota; retry in {retry_after:.0f} s",
+                               retry_after=retry_after)
 
     async def report(self, lease: Lease, model: str, outcome: Outcome) -> None:
         """Apply the pool action for ``outcome`` of a request sent with ``lease`` for ``model``."""
