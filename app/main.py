@@ -18,7 +18,8 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from app.config import Settings, load_settings
-from app.keys import KeyManager, MemoryPoolStore, PoolStore, SurgeDetector, key_id
+from app.keys import KeyManager, MemoryPoolStore, Ownership, PoolStore, SurgeDetector, build_hot_map, key_id
+from app.keys.affinity import Affinity
 from app.observability.events import EventSink
 from app.observability.logs import setup_logging
 from app.observability.metrics import Metrics, RequestMetrics
@@ -27,6 +28,7 @@ from app.routes import openai as openai_routes
 from app.routes import admin as admin_routes
 from app.routes import native as native_routes
 from app.routes import ops as ops_routes
+from app.routes import resources as resource_routes
 from app.routes import sessions as session_routes
 from app.security import TokenGuard
 from app.services.chat import ChatService
@@ -34,6 +36,7 @@ from app.services.embeddings import EmbeddingsService
 from app.services.models import ModelCatalog
 from app.services.native import NativeService
 from app.services.prober import KeyProber
+from app.services.resources import ResourceService
 from app.services.sessions import build_sessions
 from app.services.signatures import SignatureCache
 from app.upstream import GeminiClient
@@ -105,7 +108,12 @@ class Gateway:
                                 image_max_bytes=settings.image_fetch_max_bytes,
                                 image_timeout=settings.image_fetch_timeout)
         self.embeddings = EmbeddingsService(self.client)
-        self.native = NativeService(self.client, self.events)
+        # Issue 15: resource owners and conversation bindings, in the hot store (memory or Redis).
+        self.ownership = Ownership(build_hot_map(settings.redis_url, "gg:own:"))
+        self.affinity = Affinity(build_hot_map(settings.redis_url, "gg:aff:"), settings.affinity_ttl,
+                                 on_event=self.metrics.affinity)
+        self.resources = ResourceService(self.client, self.ownership)
+        self.native = NativeService(self.client, self.events, self.affinity)
         self.sessions = build_sessions(self)
 
     @staticmethod
@@ -142,6 +150,8 @@ class Gateway:
         await self.events.stop()  # flushes analytics within its own time bound
         await self.client.close()
         await self.store.close()
+        await self.ownership.close()
+        await self.affinity.close()
 
     def health_extras(self) -> dict[str, Any]:
         return {"analytics": self.events.stats(), "prober": self.prober.stats()}
@@ -165,6 +175,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await gw.stop()
 
     routes = hot_first([*openai_routes.routes("/v1"), *openai_routes.routes("/hf/v1"), *native_routes.routes(),
+                        *resource_routes.routes(),
                         *ops_routes.routes(), *admin_routes.routes(), *session_routes.routes()])
     middleware = [
         Middleware(RequestMetrics, metrics=gw.metrics),

@@ -14,7 +14,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.keys import OutcomeKind
 
 _SURFACES = (("/v1/", "openai"), ("/hf/v1/", "openai"), ("/v1beta/", "native"), ("/gemini/v1beta/", "native"),
-             ("/hf/v1beta/", "native"), ("/start_chat", "session"), ("/send_message", "session"),
+             ("/hf/v1beta/", "native"), ("/upload/", "native"), ("/gemini/upload/", "native"),
+             ("/hf/upload/", "native"), ("/start_chat", "session"), ("/send_message", "session"),
              ("/end_chat", "session"), ("/hf/start_chat", "session"), ("/hf/send_message", "session"),
              ("/hf/end_chat", "session"), ("/admin", "admin"), ("/hf/admin", "admin"))
 
@@ -31,11 +32,17 @@ class Metrics:
         self._keys = Gauge("gateway_keys", "Keys in the pool by state", ["state"], registry=self.registry)
         self._events = Gauge("gateway_analytics", "Analytics pipeline counters", ["counter"],
                              registry=self.registry)
+        self._affinity = Counter("gateway_affinity", "Conversation affinity: hits on the bound key, new bindings, "
+                                 "rebinds after the bound key failed or cooled", ["result"], registry=self.registry)
+        self._affinity_children = {r: self._affinity.labels(r) for r in ("hit", "bind", "rebind")}
         self._upstream_children = {kind: self._upstream.labels(kind.value) for kind in OutcomeKind}
         self._request_children: dict[tuple[str, str], Any] = {}
 
     def upstream(self, kind: OutcomeKind) -> None:
         self._upstream_children[kind].inc()
+
+    def affinity(self, result: str) -> None:
+        self._affinity_children[result].inc()
 
     def request(self, surface: str, status: int) -> None:
         key = (surface, f"{status // 100}xx")

@@ -10,7 +10,10 @@ from starlette.routing import Route
 from app.routes.common import BodyError, gateway, read_body
 from app.routes.responses import to_response
 from app.security import native_token
-from app.services.native import strip_key
+from app.keys import tenant_of
+from app.keys.affinity import affinity_hint
+from app.services.native import strip_key, valid_model
+from app.services.resources import BATCH_METHODS, Caller
 from app.services.replies import JsonReply, google_error_body
 
 _NO_CALLER = ("Method doesn't allow unregistered callers (callers without established identity). Please use API "
@@ -33,6 +36,14 @@ def _denied(request: Request) -> Response | None:
         return to_response(JsonReply.of(google_error_body(
             503, "no API keys are configured: set API_KEYS", "UNAVAILABLE"), 503))
     return None
+
+
+def _caller(request: Request) -> Caller:
+    """The tenant of an already authenticated native request (the admin token sees every resource)."""
+    gw = gateway(request)
+    query = request.query_params if b"key=" in request.scope.get("query_string", b"") else {}
+    token = native_token(request.headers, query)
+    return Caller(tenant_of(token), admin=gw.admin_guard.configured and gw.admin_guard.check(token))
 
 
 def _query(request: Request) -> str:
@@ -66,9 +77,16 @@ async def call_model(request: Request) -> Response:
         body = await read_body(request, gw.settings.max_request_body)
     except BodyError as exc:
         return to_response(JsonReply.of(google_error_body(exc.status, str(exc), "INVALID_ARGUMENT"), exc.status))
+    caller = _caller(request)
+    if method in BATCH_METHODS and valid_model(model):
+        return to_response(await gw.resources.create_batch(model, method, body, caller, _query(request)))
+    owner = await gw.resources.route_body(body, caller)  # files and caches live in their key's project
+    if owner.error is not None:
+        return to_response(owner.error)
     reply = await gw.native.call(model, method, body, _query(request),
                                  user_id=request.headers.get("x-user-id"),
-                                 session_id=request.headers.get("x-session-id"))
+                                 session_id=request.headers.get("x-session-id"), key_id=owner.key_id,
+                                 hint=None if owner.key_id else affinity_hint(request.headers))
     return to_response(reply, keepalive=None)
 
 

@@ -19,6 +19,7 @@ import orjson
 
 from app.gemini.framing import JSONArrayDecoder, SSEDecoder
 from app.keys import NoKeyAvailable, Outcome, OutcomeKind, classify
+from app.keys.affinity import Affinity
 from app.observability.events import EventSink, Interaction
 from app.protocols.openai_chat.response import assemble_stream
 from app.sessions.history import read_reply
@@ -45,9 +46,10 @@ def strip_key(query: bytes) -> str:
 
 
 class NativeService:
-    def __init__(self, client: GeminiClient, events: EventSink) -> None:
+    def __init__(self, client: GeminiClient, events: EventSink, affinity: Affinity | None = None) -> None:
         self._client = client
         self._events = events
+        self.affinity = affinity
 
     async def list_models(self, query: str) -> Reply:
         return await self._plain("GET", "models", MODELS_BUCKET, query)
@@ -65,7 +67,9 @@ class NativeService:
         return _passthrough(resp)
 
     async def call(self, model: str, method: str, body: bytes, query: str, *, user_id: str | None = None,
-                   session_id: str | None = None) -> Reply:
+                   session_id: str | None = None, key_id: str | None = None, hint: str | None = None) -> Reply:
+        """``key_id``: the owner of resources the body names (pinned); ``hint``: a conversation's affinity
+        hint (its key is preferred while healthy, rebound when it is not)."""
         if not valid_model(model):
             return _bad_model(model)
         if method not in METHODS:
@@ -74,17 +78,24 @@ class NativeService:
                 "NOT_FOUND"), 404)
         started = time.time()
         path = f"models/{model}:{method}"
+        binding = await self.affinity.lookup(hint) if hint and self.affinity is not None else None
+        prefer = binding.key_id if binding is not None else None
         try:
             if method == "streamGenerateContent":
                 framing = "sse" if re.search(r"(^|&)alt=sse(&|$)", query) else "array"
-                result = await self._client.stream(path, model=model, body=body, query=query, framing=framing)
+                result = await self._client.stream(path, model=model, body=body, query=query, framing=framing,
+                                                   key_id=key_id, prefer_key=prefer)
             else:
-                result = await self._client.call("POST", path, model=model, body=body, query=query)
+                result = await self._client.call("POST", path, model=model, body=body, query=query,
+                                                 key_id=key_id, prefer_key=prefer)
         except (NoKeyAvailable, UpstreamUnavailable) as exc:
             reply = google_error_reply(exc)
             if method in GENERATE:
                 self._publish(model, body, None, started, reply.status, user_id, session_id, None, str(exc))
             return reply
+        if hint and self.affinity is not None and result.key_id is not None and \
+                (isinstance(result, UpstreamStream) or result.status == 200):
+            await self.affinity.settle(hint, binding, result.key_id)
         if isinstance(result, UpstreamStream):
             return StreamReply(self._relay(model, body, result, started, user_id, session_id),
                                content_type=result.content_type)
