@@ -25,6 +25,7 @@ from app.observability.logs import setup_logging
 from app.observability.metrics import Metrics, RequestMetrics
 from app.observability.pipeline import build_event_sink
 from app.routes import openai as openai_routes
+from app.routes import openai_files as openai_file_routes
 from app.routes import admin as admin_routes
 from app.routes import native as native_routes
 from app.routes import ops as ops_routes
@@ -102,17 +103,18 @@ class Gateway:
         self.events: EventSink = build_event_sink(settings)
         self.signatures = SignatureCache()
         self.catalog = ModelCatalog(self.client, settings.models_cache_ttl)
-        self.chat = ChatService(self.client, search_models=settings.model_search,
-                                code_execution=settings.tools_code_execution_enabled,
-                                signatures=self.signatures, events=self.events,
-                                image_max_bytes=settings.image_fetch_max_bytes,
-                                image_timeout=settings.image_fetch_timeout)
-        self.embeddings = EmbeddingsService(self.client)
         # Issue 15: resource owners and conversation bindings, in the hot store (memory or Redis).
         self.ownership = Ownership(build_hot_map(settings.redis_url, "gg:own:"))
         self.affinity = Affinity(build_hot_map(settings.redis_url, "gg:aff:"), settings.affinity_ttl,
                                  on_event=self.metrics.affinity)
-        self.resources = ResourceService(self.client, self.ownership)
+        self.resources = ResourceService(self.client, self.ownership, self.affinity)
+        self.chat = ChatService(self.client, search_models=settings.model_search,
+                                code_execution=settings.tools_code_execution_enabled,
+                                signatures=self.signatures, events=self.events,
+                                image_max_bytes=settings.image_fetch_max_bytes,
+                                image_timeout=settings.image_fetch_timeout,
+                                resources=self.resources, affinity=self.affinity)
+        self.embeddings = EmbeddingsService(self.client)
         self.native = NativeService(self.client, self.events, self.affinity)
         self.sessions = build_sessions(self)
 
@@ -174,7 +176,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await gw.stop()
 
-    routes = hot_first([*openai_routes.routes("/v1"), *openai_routes.routes("/hf/v1"), *native_routes.routes(),
+    routes = hot_first([*openai_routes.routes("/v1"), *openai_routes.routes("/hf/v1"), *openai_file_routes.routes("/v1"), *openai_file_routes.routes("/hf/v1"), *native_routes.routes(),
                         *resource_routes.routes(),
                         *ops_routes.routes(), *admin_routes.routes(), *session_routes.routes()])
     middleware = [

@@ -12,13 +12,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.keys import NoKeyAvailable
+from app.keys import NoKeyAvailable, tenant_of
+from app.keys.affinity import affinity_hint
 from app.protocols.openai_chat.errors import openai_error_body
 from app.protocols.openai_chat.models import models_from_gemini
 from app.routes.common import BodyError, gateway, read_json
 from app.routes.responses import to_response
 from app.security import bearer
 from app.services.replies import JsonReply, openai_error_reply
+from app.services.resources import Caller
 from app.upstream import UpstreamResponse, UpstreamUnavailable
 
 
@@ -60,7 +62,9 @@ async def chat_completions(request: Request) -> Response:
         return stop
     gw = gateway(request)
     reply = await gw.chat.complete(payload, user_id=request.headers.get("x-user-id"),
-                                   session_id=request.headers.get("x-session-id"))
+                                   session_id=request.headers.get("x-session-id"),
+                                   caller=Caller(tenant_of(bearer(request.headers))),
+                                   hint=affinity_hint(request.headers))
     return to_response(reply, keepalive=gw.settings.stream_keepalive)
 
 

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.keys import tenant_of
+from app.keys.affinity import affinity_hint
 from app.routes.common import BodyError, gateway, read_body
 from app.routes.responses import to_response
 from app.security import native_token
@@ -82,7 +83,8 @@ async def upload(request: Request) -> Response:
         return _error(400, "A new upload needs X-Goog-Upload-Command: start (chunks carry ?upload_id=)",
                       "INVALID_ARGUMENT")
     base = f"{request.url.scheme}://{request.url.netloc}{_prefix(request)}"
-    return to_response(await service.upload_start(body, request.headers, caller, base))
+    return to_response(await service.upload_start(body, request.headers, caller, base,
+                                                  hint=affinity_hint(request.headers)))
 
 
 def _one(collection: str):  # type: ignore[no-untyped-def]

@@ -25,7 +25,9 @@ from app.protocols.openai_chat.chat import ChatRequest, media_urls, parse_chat_r
 from app.protocols.openai_chat.errors import RequestError, UpstreamStreamError, gemini_error_to_openai, openai_error_body
 from app.protocols.openai_chat.response import StreamTranslator, assemble_stream, completion_from_gemini
 from app.protocols.openai_chat.sse import DONE, sse_event
+from app.keys.affinity import Affinity, body_hint
 from app.services.media import fetch_media
+from app.services.resources import Caller, ResourceService
 from app.services.replies import JsonReply, Reply, StreamReply, openai_error_reply
 from app.services.signatures import SignatureCache
 from app.upstream import GeminiClient, UpstreamStream, UpstreamUnavailable
@@ -38,8 +40,11 @@ OK = Outcome(OutcomeKind.OK, 200)
 class ChatService:
     def __init__(self, client: GeminiClient, *, search_models: list[str], code_execution: bool,
                  signatures: SignatureCache, events: EventSink, image_max_bytes: int,
-                 image_timeout: float) -> None:
+                 image_timeout: float, resources: ResourceService | None = None,
+                 affinity: Affinity | None = None) -> None:
         self._client = client
+        self._resources = resources
+        self._affinity = affinity
         self._search_models = frozenset(search_models)
         self._code_execution = code_execution
         self._signatures = signatures
@@ -47,8 +52,10 @@ class ChatService:
         self._image_max_bytes = image_max_bytes
         self._image_timeout = image_timeout
 
-    async def complete(self, payload: Any, *, user_id: str | None = None,
-                       session_id: str | None = None) -> Reply:
+    async def complete(self, payload: Any, *, user_id: str | None = None, session_id: str | None = None,
+                       caller: Caller | None = None, hint: str | None = None) -> Reply:
+        """``caller``: who asks (tenancy of the files the request names); ``hint``: the session header's
+        affinity hint (``prompt_cache_key`` and ``user`` in the body are weaker hints)."""
         started = time.time()
         try:
             req = await self._translate(payload)
@@ -56,18 +63,33 @@ class ChatService:
             return openai_error_reply(exc)
         user_id = user_id or req.user
         body = orjson.dumps(req.body)
+        key_id, binding = None, None
+        if self._resources is not None and caller is not None:
+            owner = await self._resources.route_body(body, caller)  # file_id parts go to their owner key
+            if owner.error is not None:
+                status, error = gemini_error_to_openai(owner.error.status, owner.error.body)
+                return JsonReply.of(error, status)
+            key_id = owner.key_id
+        if key_id is None and self._affinity is not None:
+            hint = hint or body_hint(payload.get("prompt_cache_key"), payload.get("user"))
+            binding = await self._affinity.lookup(hint) if hint else None
         try:
             if req.stream:
                 result = await self._client.stream(f"models/{req.model}:streamGenerateContent", model=req.model,
-                                                   body=body, query="alt=sse", framing="sse")
+                                                   body=body, query="alt=sse", framing="sse", key_id=key_id,
+                                                   prefer_key=binding.key_id if binding else None)
             else:
                 result = await self._client.call("POST", f"models/{req.model}:generateContent",
-                                                 model=req.model, body=body)
+                                                 model=req.model, body=body, key_id=key_id,
+                                                 prefer_key=binding.key_id if binding else None)
         except (NoKeyAvailable, UpstreamUnavailable) as exc:
             reply = openai_error_reply(exc)
             self._publish(req, None, started, reply.status, user_id, session_id, None, error=str(exc))
             return reply
 
+        if hint and self._affinity is not None and result.key_id is not None and \
+                (isinstance(result, UpstreamStream) or result.status == 200):
+            await self._affinity.settle(hint, binding, result.key_id)
         if isinstance(result, UpstreamStream):
             return StreamReply(self._relay(req, result, started, user_id, session_id, len(body)))
         if result.status != 200:

@@ -21,8 +21,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import orjson
 
-from app.gemini.resources import file_name_of, lifetime, references, references_in, valid_id
+from app.gemini.resources import lifetime, references, references_in, valid_id
 from app.keys import NoKeyAvailable, Owner, Ownership
+from app.keys.affinity import Affinity
 from app.services.native import valid_model
 from app.services.replies import JsonReply, google_error_body, google_error_reply
 from app.upstream import GeminiClient, UpstreamResponse, UpstreamUnavailable
@@ -82,9 +83,10 @@ def _json(body: bytes) -> Any:
 
 
 class ResourceService:
-    def __init__(self, client: GeminiClient, ownership: Ownership) -> None:
+    def __init__(self, client: GeminiClient, ownership: Ownership, affinity: Affinity | None = None) -> None:
         self._client = client
         self.ownership = ownership
+        self._affinity = affinity
 
     # -- routing of requests that name resources ----------------------------------------------------------
 
@@ -113,14 +115,18 @@ class ResourceService:
     # -- resumable upload ---------------------------------------------------------------------------------
 
     async def upload_start(self, body: bytes, headers: Mapping[str, str], caller: Caller,
-                           gateway_base: str) -> JsonReply:
-        """``X-Goog-Upload-Command: start``: a key is chosen here and the session stays on it."""
+                           gateway_base: str, hint: str | None = None) -> JsonReply:
+        """``X-Goog-Upload-Command: start``: a key is chosen here and the session stays on it. With an
+        affinity ``hint`` the conversation's key is preferred, so files uploaded in one conversation land in
+        one project and can be used together."""
+        binding = await self._affinity.lookup(hint) if hint and self._affinity is not None else None
         if headers.get("x-goog-upload-protocol", "").lower() != "resumable":
             return bad_request("Only the resumable upload protocol is supported: send "
                                "X-Goog-Upload-Protocol: resumable and X-Goog-Upload-Command: start")
         try:
             resp = await self._client.call("POST", self._client.upload_url("files"), model=FILES_BUCKET,
-                                           body=body, headers=_pick(headers, UPLOAD_HEADERS))
+                                           body=body, headers=_pick(headers, UPLOAD_HEADERS),
+                                           prefer_key=binding.key_id if binding else None)
         except (NoKeyAvailable, UpstreamUnavailable) as exc:
             return google_error_reply(exc)
         upstream_url = (resp.headers or {}).get("x-goog-upload-url")
@@ -131,6 +137,8 @@ class ResourceService:
             return JsonReply.of(google_error_body(502, "the upstream upload URL had no upload_id", "UNAVAILABLE"),
                                 502)
         await self.ownership.record(f"uploads/{upload_id}", resp.key_id, caller.tenant, UPLOAD_TTL)
+        if hint and self._affinity is not None:
+            await self._affinity.settle(hint, binding, resp.key_id)
         out = _pick(resp.headers or {}, UPLOAD_REPLY_HEADERS)
         out["x-goog-upload-url"] = (f"{gateway_base}/upload/v1beta/files?"
                                     + urlencode({"upload_id": upload_id, "upload_protocol": "resumable"}))
@@ -156,13 +164,14 @@ class ResourceService:
             await self._record_created(resp.body, session.key_id, session.tenant, wrapper="file")
         return _passthrough(resp, out)
 
-    async def upload_bytes(self, data: bytes, mime_type: str, display_name: str, caller: Caller) -> JsonReply:
+    async def upload_bytes(self, data: bytes, mime_type: str, display_name: str, caller: Caller,
+                           hint: str | None = None) -> JsonReply:
         """A whole file in one start + finalize pair (the OpenAI files route); answers ``{"file": File}``."""
         meta = orjson.dumps({"file": {"displayName": display_name[:512], "mimeType": mime_type}})
         start = await self.upload_start(meta, {
             "x-goog-upload-protocol": "resumable", "x-goog-upload-command": "start",
             "x-goog-upload-header-content-length": str(len(data)),
-            "x-goog-upload-header-content-type": mime_type, "content-type": "application/json"}, caller, "")
+            "x-goog-upload-header-content-type": mime_type, "content-type": "application/json"}, caller, "", hint)
         url = start.headers.get("x-goog-upload-url")
         if start.status != 200 or not url:
             return start
@@ -324,8 +333,3 @@ def _pick(headers: Mapping[str, str], names: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def file_id_of(value: str) -> str | None:
-    """``files/<id>`` from a file id, name or URI as clients spell it (``file-...`` OpenAI-style ids too)."""
-    if value.startswith("file-"):
-        value = "files/" + value[5:]
-    return file_name_of(value)
