@@ -126,6 +126,34 @@ def test_another_token_cannot_see_or_use_the_file(gw: GatewayHandle, fake: FakeH
     assert calls(fake, ":generateContent") == []  # refused before any upstream call
 
 
+def test_owner_out_of_quota_or_disabled_says_so(fake_server: FakeHandle, fake: FakeHandle) -> None:
+    """The owner's trouble is reported as such (429 + Retry-After, 503), never tried on a key that would 403."""
+    with start_gateway(fake_server.base_url, api_keys=POOL, max_wait=0) as own_gw:
+        client = sdk(own_gw)
+        cooled = upload(client)
+        cooled_owner = owner_of(fake)
+        dead = upload(client)
+        dead_owner = owner_of(fake)
+        assert dead_owner != cooled_owner
+        fake.script(cooled_owner, "rpm", retry_delay="30s")
+        fake.script(dead_owner, "invalid")
+        url = f"{own_gw.url}/v1beta/models/{MODEL}:generateContent"
+
+        def use(file: types.File) -> requests.Response:
+            body = {"contents": [{"role": "user", "parts": [
+                {"fileData": {"fileUri": file.uri, "mimeType": "application/pdf"}}, {"text": "hi"}]}]}
+            return requests.post(url, json=body, headers={"x-goog-api-key": TOKEN}, timeout=10)
+
+        cooling = use(cooled)
+        assert cooling.status_code == 429 and cooling.headers["retry-after"] == "30"
+        assert "owns this resource" in cooling.json()["error"]["message"]
+        disabled = use(dead)
+        assert disabled.status_code == 503
+        assert "owns this resource is disabled" in disabled.json()["error"]["message"]
+        used = [r["api_key"] for r in calls(fake, ":generateContent")]
+        assert sorted(used) == sorted([cooled_owner, dead_owner])  # one try each, never another project
+
+
 # -- caches and batches ---------------------------------------------------------------------------------------
 
 def test_cache_create_use_update_delete(gw: GatewayHandle, fake: FakeHandle) -> None:
