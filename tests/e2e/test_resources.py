@@ -215,6 +215,18 @@ def test_openai_files_and_chat_with_file_id(gw: GatewayHandle, fake: FakeHandle)
     assert client.files.delete(created.id).deleted is True
 
 
+def test_openai_chat_with_a_gemini_cache_goes_to_its_owner(gw: GatewayHandle, fake: FakeHandle) -> None:
+    cache = sdk(gw).caches.create(model=MODEL, config=types.CreateCachedContentConfig(
+        contents=["shared context"], ttl="300s"))
+    owner = [r["api_key"] for r in calls(fake, "/v1beta/cachedContents")][-1]
+    client = openai.OpenAI(api_key=TOKEN, base_url=gw.v1, max_retries=0, timeout=20)
+    for turn in range(4):
+        chat = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": f"q{turn}"}],
+                                              extra_body={"google": {"cached_content": cache.name}})
+        assert chat.choices[0].message.content == f"echo: q{turn}"
+    assert {r["api_key"] for r in calls(fake, ":generateContent")} == {owner}
+
+
 # -- affinity -------------------------------------------------------------------------------------------------
 
 def _native_turn(gw: GatewayHandle, headers: dict[str, str], turn: int) -> None:
