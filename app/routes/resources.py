@@ -1,5 +1,5 @@
 """Gemini's resource APIs on the native surface: the resumable upload (``/upload/v1beta/files``), files,
-cachedContents, batches and operations; at the root, under ``/gemini`` and under ``/hf``. Google's error shape.
+cachedContents, batches, interactions and operations; at the root, under ``/gemini`` and under ``/hf``. Google's error shape.
 
 Auth as for the native surface (``x-goog-api-key``, ``?key=`` or Bearer); the admin token also works and sees
 every resource. Upload chunks may come without a token (the Python SDK sends none): their ``upload_id``,
@@ -106,6 +106,8 @@ def _one(collection: str):  # type: ignore[no-untyped-def]
             if isinstance(body, Response):
                 return body
             return to_response(await service.patch_cache(name, body, caller, _query(request)))
+        if request.method == "POST" and collection == "interactions" and request.url.path.endswith("/cancel"):
+            return to_response(await service.cancel_interaction(name, caller))
         if request.method == "POST" and collection == "batches" and rid.endswith(":cancel"):
             return to_response(await service.cancel_batch(f"batches/{rid.removesuffix(':cancel')}", caller))
         return _error(404, f"{request.method} {collection}/{{id}} is not a method of this API", "NOT_FOUND")
@@ -135,6 +137,18 @@ def _many(collection: str):  # type: ignore[no-untyped-def]
     return handler
 
 
+async def create_interaction(request: Request) -> Response:
+    caller = caller_of(request)
+    if isinstance(caller, Response):
+        return caller
+    body = await _body(request)
+    if isinstance(body, Response):
+        return body
+    gw = gateway(request)
+    reply = await gw.resources.create_interaction(body, caller, _query(request), request.headers)
+    return to_response(reply, keepalive=None)
+
+
 def routes() -> list[Route]:
     out: list[Route] = []
     for prefix in PREFIXES:
@@ -148,5 +162,8 @@ def routes() -> list[Route]:
             Route(f"{v}/batches", _many("batches"), methods=["GET"]),
             Route(v + "/batches/{id}", _one("batches"), methods=["GET", "DELETE", "POST"]),
             Route(v + "/operations/{id}", _one("operations"), methods=["GET", "DELETE"]),
+            Route(f"{v}/interactions", create_interaction, methods=["POST"]),
+            Route(v + "/interactions/{id}", _one("interactions"), methods=["GET", "DELETE"]),
+            Route(v + "/interactions/{id}/cancel", _one("interactions"), methods=["POST"]),
         ]
     return out

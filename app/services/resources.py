@@ -1,4 +1,5 @@
-"""ResourceService: Gemini's project-scoped resource APIs (files, cachedContents, batches, operations) on the pool.
+"""ResourceService: Gemini's project-scoped resource APIs (files, cachedContents, batches, interactions,
+operations) on the pool.
 
 A resource lives in the project of the key that created it (reference gemini-files-caches.md §4), so the
 service records ``name -> (key id, tenant)`` from every create answer and pins each later call that names the
@@ -14,19 +15,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import aiohttp
 import orjson
 
-from app.gemini.resources import lifetime, references, references_in, valid_id
-from app.keys import NoKeyAvailable, Owner, Ownership
+from app.gemini.framing import SSEDecoder
+from app.gemini.resources import DEFAULT_TTL, lifetime, references, references_in, valid_id
+from app.keys import OK_OUTCOME, NoKeyAvailable, Outcome, OutcomeKind, Owner, Ownership
 from app.keys.affinity import Affinity
 from app.services.native import valid_model
-from app.services.replies import JsonReply, google_error_body, google_error_reply
-from app.upstream import GeminiClient, UpstreamResponse, UpstreamUnavailable
+from app.services.replies import JsonReply, Reply, StreamReply, google_error_body, google_error_reply
+from app.upstream import GeminiClient, UpstreamResponse, UpstreamStream, UpstreamUnavailable
 
 #: Cooldown buckets: resource calls spend no generation quota, so a model's cooldown does not block them.
 FILES_BUCKET = "_files"
@@ -35,6 +38,8 @@ RESOURCES_BUCKET = "_resources"
 UPLOAD_TTL = 24 * 3600.0
 #: Per key and list call: at most this many upstream pages are merged (100 items each).
 LIST_PAGES_PER_KEY = 10
+#: Headers of the Interactions API forwarded as sent.
+INTERACTION_HEADERS = ("api-revision",)
 LIST_FIELDS = {"files": "files", "cachedContents": "cachedContents", "batches": "operations"}
 BATCH_METHODS = frozenset({"batchGenerateContent", "asyncBatchEmbedContent"})
 #: Client headers of the resumable protocol that travel upstream (everything else stays here).
@@ -272,6 +277,57 @@ class ResourceService:
         if isinstance(name, str) and "/" in name:
             await self.ownership.record(name, key_id, tenant, lifetime(name, obj, time.time()))
 
+    # -- interactions -------------------------------------------------------------------------------------
+
+    async def create_interaction(self, body: bytes, caller: Caller, query: str,
+                                 headers: Mapping[str, str]) -> Reply:
+        """``POST interactions``: a continuation (``previous_interaction_id``) goes to the key of the chain;
+        ``stream: true`` relays the upstream's event stream as bytes. The new id is recorded with its key."""
+        obj = _json(body)
+        if not isinstance(obj, dict):
+            return bad_request("The request body must be a JSON object (an interaction).")
+        names = references(obj)
+        previous = obj.get("previous_interaction_id")
+        if previous is not None:
+            if not isinstance(previous, str) or not valid_id(previous):
+                return bad_request("previous_interaction_id must be an interaction id.")
+            names.append(f"interactions/{previous}")
+        target = await self.route(names, caller)
+        if target.error is not None:
+            return target.error
+        model = obj.get("model")
+        bucket = model.removeprefix("models/") if isinstance(model, str) and valid_model(
+            model.removeprefix("models/")) else RESOURCES_BUCKET
+        extra = _pick(headers, INTERACTION_HEADERS)
+        try:
+            if obj.get("stream") is True:
+                result = await self._client.stream("interactions", model=bucket, body=body, query=query,
+                                                   framing="sse", headers=extra, key_id=target.key_id)
+            else:
+                result = await self._client.call("POST", "interactions", model=bucket, body=body, query=query,
+                                                 headers=extra, key_id=target.key_id)
+        except (NoKeyAvailable, UpstreamUnavailable) as exc:
+            return google_error_reply(exc)
+        if isinstance(result, UpstreamStream):
+            await self._record_interaction(first_event(result.first), result.key_id, caller.tenant)
+            return StreamReply(_relay(result), content_type=result.content_type)
+        if result.status == 200 and result.key_id is not None:
+            await self._record_interaction(_json(result.body), result.key_id, caller.tenant)
+        return _passthrough(result)
+
+    async def cancel_interaction(self, name: str, caller: Caller) -> JsonReply:
+        owner, reply = await self._owner_of(name, caller)
+        if owner is None:
+            return reply  # type: ignore[return-value]
+        return await self._send("POST", f"{name}/cancel", owner.key_id, body=b"{}")
+
+    async def _record_interaction(self, obj: Any, key_id: str, tenant: str) -> None:
+        if isinstance(obj, dict) and isinstance(obj.get("interaction"), dict):
+            obj = obj["interaction"]  # a stream's interaction.created event
+        rid = obj.get("id") if isinstance(obj, dict) else None
+        if isinstance(rid, str) and valid_id(rid):  # store:false interactions have no id
+            await self.ownership.record(f"interactions/{rid}", key_id, tenant, DEFAULT_TTL)
+
     # -- lists merged across the pool ---------------------------------------------------------------------
 
     async def list(self, collection: str, caller: Caller, page_size: int | None,
@@ -322,6 +378,31 @@ class ResourceService:
             if not token:
                 break
         return items
+
+
+def first_event(raw: bytes) -> Any:
+    """The JSON of the first SSE event in ``raw`` (``None`` if it is not one)."""
+    events = SSEDecoder().feed(raw)
+    return _json(events[0]) if events else None
+
+
+async def _relay(upstream: UpstreamStream) -> AsyncIterator[bytes]:
+    """Bytes through unchanged; a failure after the commit ends the stream with an ``error`` event."""
+    outcome: Outcome | None = None
+    try:
+        yield upstream.first
+        async for raw in upstream.rest():
+            yield raw
+        outcome = OK_OUTCOME
+    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        outcome = Outcome(OutcomeKind.TRANSIENT, 0, reason=type(exc).__name__)
+        error = {"event_type": "error", "error": {"code": 502, "message": "the upstream stream failed"}}
+        yield b"data: " + orjson.dumps(error) + b"\n\n"
+    finally:
+        if outcome is None:
+            upstream.abort()  # the client left: drop the upstream read, blame no key
+        else:
+            await upstream.finish(outcome)
 
 
 def _pick(headers: Mapping[str, str], names: tuple[str, ...]) -> dict[str, str]:

@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 import openai
+import orjson
 import pytest
 import requests
 from google import genai
@@ -193,6 +194,34 @@ def test_batch_created_and_polled(gw: GatewayHandle, fake: FakeHandle) -> None:
     created = {r["api_key"] for r in calls(fake, ":batchGenerateContent")}
     assert polls == created and len(created) == 1
     client.batches.delete(name=job.name)
+
+
+def test_interactions_chain_on_one_key_streamed_or_not(gw: GatewayHandle, fake: FakeHandle) -> None:
+    url = f"{gw.url}/gemini/v1beta/interactions"
+    auth = {"x-goog-api-key": TOKEN, "Api-Revision": "2026-05-20"}
+    first = requests.post(url, json={"model": MODEL, "input": "hello"}, headers=auth, timeout=10)
+    assert first.status_code == 200, first.text
+    previous = first.json()["id"]
+    for turn in range(4):
+        stream = turn % 2 == 1
+        resp = requests.post(url, headers=auth, timeout=10, json={
+            "model": MODEL, "input": f"turn {turn}", "previous_interaction_id": previous, "stream": stream})
+        assert resp.status_code == 200, resp.text
+        if stream:
+            assert resp.headers["content-type"].startswith("text/event-stream")
+            events = [orjson.loads(line[6:]) for line in resp.text.splitlines() if line.startswith("data: ")]
+            assert [e["event_type"] for e in events][-1] == "interaction.completed"
+            previous = events[0]["interaction"]["id"]
+        else:
+            previous = resp.json()["id"]
+    created = [r for r in calls(fake, "/v1beta/interactions")]
+    assert len(created) == 5 and len({r["api_key"] for r in created}) == 1
+    assert created[0]["headers"].get("content-type") == "application/json"
+    one = f"{url}/{previous}"
+    assert requests.get(one, headers=auth, timeout=10).json()["id"] == previous
+    assert requests.get(one, headers={"x-goog-api-key": OTHER}, timeout=10).status_code == 404
+    assert requests.post(one + "/cancel", headers=auth, timeout=10).json()["status"] == "cancelled"
+    assert requests.delete(one, headers=auth, timeout=10).status_code == 200
 
 
 # -- OpenAI surface -------------------------------------------------------------------------------------------

@@ -70,6 +70,7 @@ class Projects:
         self.files: dict[str, Owned] = {}
         self.caches: dict[str, Owned] = {}
         self.batches: dict[str, Owned] = {}
+        self.interactions: dict[str, Owned] = {}
         self._ids = itertools.count(1)
 
     def clear(self) -> None:
@@ -78,6 +79,7 @@ class Projects:
         self.files.clear()
         self.caches.clear()
         self.batches.clear()
+        self.interactions.clear()
 
     def project_of(self, key: str) -> str:
         return self.assigned.get(key, key)
@@ -182,6 +184,34 @@ class Projects:
         elif meta["state"] == "BATCH_STATE_PENDING":
             meta["state"] = "BATCH_STATE_RUNNING"
         return owned.obj
+
+    # -- interactions ---------------------------------------------------------------------------------------
+
+    def create_interaction(self, key: str, body: dict[str, Any]) -> tuple[dict[str, Any] | None,
+                                                                          errors.ErrorReply | None]:
+        previous = get(body, "previous_interaction_id")
+        if isinstance(previous, str):
+            _, reply = self.interaction(key, previous)
+            if reply:
+                return None, reply
+        now = time.time()
+        text = get(body, "input")
+        answer = f"echo: {text}" if isinstance(text, str) else "echo: (structured input)"
+        obj = {"id": f"v1_{self.new_id('i')}", "object": "interaction", "model": get(body, "model"),
+               "status": "completed", "created": rfc3339(now), "updated": rfc3339(now),
+               "steps": [{"type": "model_output", "content": [{"type": "text", "text": answer}]}],
+               "usage": {"total_input_tokens": 1, "total_output_tokens": len(answer.split()), "total_tokens": 3}}
+        if isinstance(previous, str):
+            obj["previous_interaction_id"] = previous
+        if get(body, "store") is not False:
+            self.interactions[obj["id"]] = Owned(self.project_of(key), obj, now + FILE_TTL)
+        return obj, None
+
+    def interaction(self, key: str, interaction_id: str) -> tuple[Owned | None, errors.ErrorReply | None]:
+        owned = self.interactions.get(interaction_id)
+        if owned is None or owned.project != self.project_of(key):
+            return None, errors.simple(404, "NOT_FOUND", f"Interaction {interaction_id} not found.")
+        return owned, None
 
     # -- references in a generate body -----------------------------------------------------------------------
 

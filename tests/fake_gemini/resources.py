@@ -39,6 +39,10 @@ def add_routes(app: web.Application, fake: FakeGemini) -> Handlers:
     add("GET", "/v1beta/batches/{id}", handlers.get_batch)
     add("POST", "/v1beta/batches/{id}", handlers.cancel_batch)
     add("DELETE", "/v1beta/batches/{id}", handlers.delete_batch)
+    add("POST", "/v1beta/interactions", handlers.create_interaction)
+    add("GET", "/v1beta/interactions/{id}", handlers.get_interaction)
+    add("DELETE", "/v1beta/interactions/{id}", handlers.delete_interaction)
+    add("POST", "/v1beta/interactions/{id}/cancel", handlers.cancel_interaction)
     return handlers
 
 
@@ -242,3 +246,55 @@ class Handlers:
         del self.projects.batches[name]
         return self._json({})
 
+    # -- interactions ---------------------------------------------------------------------------------------
+
+    async def create_interaction(self, request: web.Request) -> web.StreamResponse:
+        """Create; ``stream: true`` answers SSE events (created, status, step, completed)."""
+        key, body, failed = await self._auth(request)
+        if failed:
+            return failed
+        body = body if isinstance(body, dict) else {}
+        obj, reply = self.projects.create_interaction(key, body)
+        if reply or obj is None:
+            return self._error(reply or errors.internal())
+        if not body.get("stream"):
+            return self._json(obj)
+        response = web.StreamResponse(status=200, headers={**wire.COMMON_HEADERS,
+                                                           "Content-Type": wire.SSE_CONTENT_TYPE})
+        await response.prepare(request)
+        events = [{"event_type": "interaction.created", "interaction": {**obj, "status": "in_progress"}},
+                  {"event_type": "step.start", "index": 0, "step": {"type": "model_output", "content": []}},
+                  {"event_type": "step.delta", "index": 0, "delta": obj["steps"][0]["content"][0]},
+                  {"event_type": "step.stop", "index": 0},
+                  {"event_type": "interaction.completed", "interaction": obj}]
+        for event in events:
+            await response.write(wire.sse_event(event))
+        await response.write_eof()
+        return response
+
+    async def get_interaction(self, request: web.Request) -> web.Response:
+        key, _, failed = await self._auth(request)
+        if failed:
+            return failed
+        owned, reply = self.projects.interaction(key, request.match_info["id"])
+        return self._error(reply) if owned is None or reply else self._json(owned.obj)
+
+    async def delete_interaction(self, request: web.Request) -> web.Response:
+        key, _, failed = await self._auth(request)
+        if failed:
+            return failed
+        owned, reply = self.projects.interaction(key, request.match_info["id"])
+        if owned is None or reply:
+            return self._error(reply or errors.internal())
+        del self.projects.interactions[request.match_info["id"]]
+        return self._json({})
+
+    async def cancel_interaction(self, request: web.Request) -> web.Response:
+        key, _, failed = await self._auth(request)
+        if failed:
+            return failed
+        owned, reply = self.projects.interaction(key, request.match_info["id"])
+        if owned is None or reply:
+            return self._error(reply or errors.internal())
+        owned.obj["status"] = "cancelled"
+        return self._json(owned.obj)
