@@ -10,6 +10,7 @@ client cannot use or see another's resources by guessing a name. Entries expire 
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,8 +19,10 @@ from .hotmap import HotMap
 __all__ = ["Owner", "Ownership", "tenant_of"]
 
 
+@lru_cache(maxsize=4096)
 def tenant_of(token: str | None) -> str:
-    """A stable, non-reversible tenant id for a client token ("" when there is none)."""
+    """A stable, non-reversible tenant id for a client token ("" when there is none). Cached: the set of
+    client tokens is small, and the OpenAI and native paths ask on every request."""
     if not token:
         return ""
     return hashlib.sha256(b"gg-tenant:" + token.encode()).hexdigest()[:24]

@@ -7,14 +7,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from app.gemini.resources import may_reference
+from app.keys import tenant_of
+from app.keys.affinity import affinity_hint
 from app.routes.common import BodyError, gateway, read_body
 from app.routes.responses import to_response
 from app.security import native_token
-from app.keys import tenant_of
-from app.keys.affinity import affinity_hint
 from app.services.native import strip_key, valid_model
-from app.services.resources import BATCH_METHODS, Caller
 from app.services.replies import JsonReply, google_error_body
+from app.services.resources import BATCH_METHODS, Caller
+from app.services.resources import Route as OwnerRoute
+
+NO_OWNER = OwnerRoute()
 
 _NO_CALLER = ("Method doesn't allow unregistered callers (callers without established identity). Please use API "
               "Key or other form of API consumer identity to call this API.")
@@ -77,12 +81,14 @@ async def call_model(request: Request) -> Response:
         body = await read_body(request, gw.settings.max_request_body)
     except BodyError as exc:
         return to_response(JsonReply.of(google_error_body(exc.status, str(exc), "INVALID_ARGUMENT"), exc.status))
-    caller = _caller(request)
     if method in BATCH_METHODS and valid_model(model):
-        return to_response(await gw.resources.create_batch(model, method, body, caller, _query(request)))
-    owner = await gw.resources.route_body(body, caller)  # files and caches live in their key's project
-    if owner.error is not None:
-        return to_response(owner.error)
+        return to_response(await gw.resources.create_batch(model, method, body, _caller(request),
+                                                           _query(request)))
+    owner = NO_OWNER
+    if may_reference(body):  # files and caches live in their key's project; most bodies name none
+        owner = await gw.resources.route_body(body, _caller(request))
+        if owner.error is not None:
+            return to_response(owner.error)
     reply = await gw.native.call(model, method, body, _query(request),
                                  user_id=request.headers.get("x-user-id"),
                                  session_id=request.headers.get("x-session-id"), key_id=owner.key_id,

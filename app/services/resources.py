@@ -47,8 +47,9 @@ UPLOAD_HEADERS = ("x-goog-upload-protocol", "x-goog-upload-command", "x-goog-upl
                   "x-goog-upload-header-content-length", "x-goog-upload-header-content-type",
                   "x-goog-upload-file-name", "content-type")
 #: Upstream headers of the resumable protocol passed back to the client (the URL is rewritten).
+#: (``x-goog-upload-control-url`` is not among them: it is a Google URL, and clients only ever see the gateway.)
 UPLOAD_REPLY_HEADERS = ("x-goog-upload-status", "x-goog-upload-chunk-granularity",
-                        "x-goog-upload-size-received", "x-goog-upload-control-url")
+                        "x-goog-upload-size-received")
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +154,8 @@ class ResourceService:
                            caller: Caller | None) -> JsonReply:
         """A chunk (``upload``, ``upload, finalize``, ``query``): the ``upload_id`` names the session and its key;
         ``caller`` is ``None`` when the client sent no token (the Python SDK sends none with chunks)."""
+        if not upload_id or len(upload_id) > 512 or not upload_id.isprintable():
+            return not_found("upload session")
         session = await self.ownership.owner(f"uploads/{upload_id}")
         if session is None or (caller is not None and not session.visible_to(caller.tenant, caller.admin)):
             return not_found("upload session")
