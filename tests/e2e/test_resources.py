@@ -86,7 +86,11 @@ def test_files_upload_get_list_generate_delete(gw: GatewayHandle, fake: FakeHand
     for turn in range(6):  # whatever the rotation, every use goes to the owner's project
         reply = client.models.generate_content(model=MODEL, contents=[file, f"summarise {turn}"])
         assert reply.text.startswith(f"echo: [fileData:{file.uri}]")
+    streamed = "".join(c.text or "" for c in client.models.generate_content_stream(
+        model=MODEL, contents=[file, "stream it"]))
+    assert file.uri in streamed
     assert {r["api_key"] for r in calls(fake, ":generateContent")} == {owner}
+    assert {r["api_key"] for r in calls(fake, ":streamGenerateContent")} == {owner}
     client.files.delete(name=file.name)
     assert file.name not in [f.name for f in client.files.list()]
     with pytest.raises(genai_errors.ClientError) as gone:
