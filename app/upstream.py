@@ -300,7 +300,9 @@ class GeminiClient:
         """``key_id``: that key or an ``OwnerUnavailable`` (waiting for a cooldown within ``MAX_WAIT``);
         ``prefer_key``: that key on the first attempt when eligible, else plain rotation."""
         if key_id is None:
-            if prefer_key is not None and not tried:
+            surge = self.keys.surge
+            paused = bool(surge.pause_until) and surge.paused_for(model, time.time()) is not None
+            if prefer_key is not None and not tried and not paused:  # a pool-wide pause outranks affinity
                 try:
                     return await self.keys.acquire_owner(prefer_key, model)
                 except NoKeyAvailable:
