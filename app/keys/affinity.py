@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from .hotmap import HotMap
 
-__all__ = ["HINT_HEADERS", "Affinity", "Binding", "affinity_hint", "body_hint"]
+__all__ = ["HINT_HEADERS", "Affinity", "Binding", "affinity_hint", "body_hint", "session_hint"]
 
 #: Session headers, strongest first: Claude Code's, Codex's, the gateway's own.
 HINT_HEADERS = ("x-claude-code-session-id", "session_id", "session-id", "x-session-id")
@@ -45,6 +45,11 @@ def body_hint(prompt_cache_key: object = None, user: object = None) -> str | Non
     if isinstance(user, str) and user:
         return _hint("u", user)
     return None
+
+
+def session_hint(chat_id: str) -> str:
+    """The hint of a chat session (``/send_message``): the gateway's own conversation id."""
+    return _hint("chat", chat_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,9 +28,11 @@ _CLIENTS: list[Any] = []
 
 
 @pytest.fixture(scope="module")
-def gw(fake_server: FakeHandle) -> Any:
-    with start_gateway(fake_server.base_url, api_keys=POOL, allowed_tokens=[TOKEN, OTHER],
-                       auth_token=ADMIN) as handle:
+def gw(fake_server: FakeHandle, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    users = tmp_path_factory.mktemp("resources") / "users.txt"
+    users.write_text("affinity-user\n")
+    with start_gateway(fake_server.base_url, api_keys=POOL, allowed_tokens=[TOKEN, OTHER], auth_token=ADMIN,
+                       valid_users_file=str(users), user_rate_limit=1000) as handle:
         yield handle
 
 
@@ -307,6 +309,14 @@ def test_openai_chat_affinity_from_the_body(gw: GatewayHandle, fake: FakeHandle,
     for turn in range(6):  # without a hint: plain round-robin (a key cooled by an earlier test may sit out)
         client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": f"n{turn}"}])
     assert len({r["api_key"] for r in calls(fake, ":generateContent")[20:]}) >= 2
+
+
+def test_chat_sessions_stay_on_one_key(gw: GatewayHandle, fake: FakeHandle) -> None:
+    chat_id = requests.post(f"{gw.url}/start_chat", json={"user_id": "affinity-user"}, timeout=10).json()["chat_id"]
+    for turn in range(12):
+        resp = requests.post(f"{gw.url}/send_message", json={"chat_id": chat_id, "message": f"m{turn}"}, timeout=10)
+        assert resp.status_code == 200, resp.text
+    assert len({r["api_key"] for r in calls(fake, ":generateContent")}) == 1
 
 
 # -- Redis: two replicas share owners ----------------------------------------------------------------------
