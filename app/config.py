@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     tools_code_execution_enabled: bool = False
     model_search: StrList = Field(default_factory=lambda: ["gemini-2.5-flash", "gemini-2.5-pro"])
     models_cache_ttl: float = Field(300.0, ge=0)
+    affinity_ttl: float = Field(3600.0, ge=0, description="seconds a conversation stays bound to its key "
+                                "after its last request; 0 turns affinity off")
     max_request_body: int = Field(32 * 1024 * 1024, ge=1024)
     image_fetch_max_bytes: int = Field(20 * 1024 * 1024, ge=1024)
     image_fetch_timeout: float = Field(10.0, gt=0)

@@ -18,7 +18,8 @@ the class says what happened, ``status`` what HTTP status it is, ``code`` the st
     │   ├── AllKeysDisabled        503
     │   ├── PoolRateLimited        429 + Retry-After (every usable key cooling)
     │   ├── PoolQuotaExhausted     429 + Retry-After until Pacific midnight (``insufficient_quota``)
-    │   └── PoolExhausted          503 (every usable key was tried for this request)
+    │   ├── PoolExhausted          503 (every usable key was tried for this request)
+    │   └── OwnerUnavailable       the key owning a named resource: OwnerDisabled 503, OwnerCooling 429
     ├── UpstreamUnavailable        502: no upstream answer at all after every allowed attempt
     ├── UpstreamError              the upstream's own error answer (status + Google's body), translated
     └── InternalError              500: a bug; rendered in the surface's shape, logged with its trace
@@ -39,6 +40,9 @@ __all__ = [
     "NoKeyAvailable",
     "NoKeysConfigured",
     "NotFound",
+    "OwnerCooling",
+    "OwnerDisabled",
+    "OwnerUnavailable",
     "PayloadTooLarge",
     "PermissionDenied",
     "PoolExhausted",
@@ -140,6 +144,21 @@ class PoolQuotaExhausted(NoKeyAvailable):
 class PoolExhausted(NoKeyAvailable):
     status = 503
     code = "no_keys_available"
+
+
+class OwnerUnavailable(NoKeyAvailable):
+    """The one key that can serve the request (it owns a resource the request names) cannot serve it now:
+    sending the request to another key would only earn Google's 403."""
+
+
+class OwnerDisabled(OwnerUnavailable):
+    status = 503
+    code = "owner_key_unavailable"
+
+
+class OwnerCooling(OwnerUnavailable):
+    status = 429
+    code = "rate_limit_exceeded"
 
 
 class UpstreamUnavailable(GatewayError):

@@ -10,7 +10,8 @@ import logging
 from typing import Any
 
 from app.config import Settings
-from app.keys import KeyManager, MemoryPoolStore, PoolStore, SurgeDetector, key_id
+from app.keys import KeyManager, MemoryPoolStore, Ownership, PoolStore, SurgeDetector, build_hot_map, key_id
+from app.keys.affinity import Affinity
 from app.net import FetchLimits, SafeFetcher
 from app.observability.events import EventSink
 from app.observability.metrics import Metrics
@@ -23,6 +24,7 @@ from app.services.messages import MessagesService
 from app.services.models import ModelCatalog
 from app.services.native import NativeService
 from app.services.prober import KeyProber
+from app.services.resources import ResourceService
 from app.services.response_store import ResponseStore, build_response_store
 from app.services.responses import ResponsesService
 from app.services.sessions import build_sessions
@@ -53,9 +55,15 @@ class Gateway:
         self.signatures = SignatureCache()
         self.fetcher = self._fetcher(settings)
         self.catalog = ModelCatalog(self.client, settings.models_cache_ttl)
+        # Resource owners and conversation bindings, in the hot store (memory or Redis).
+        self.ownership = Ownership(build_hot_map(settings.redis_url, "gg:own:"))
+        self.affinity = Affinity(build_hot_map(settings.redis_url, "gg:aff:"), settings.affinity_ttl,
+                                 on_event=self.metrics.affinity)
+        self.resources = ResourceService(self.client, self.ownership, self.affinity)
         self.chat = ChatService(self.client, search_models=settings.model_search,
                                 code_execution=settings.tools_code_execution_enabled,
-                                signatures=self.signatures, events=self.events, fetcher=self.fetcher)
+                                signatures=self.signatures, events=self.events, fetcher=self.fetcher,
+                                resources=self.resources, affinity=self.affinity)
         self.messages = MessagesService(self.client, model_map=settings.anthropic_model_map,
                                         signatures=self.signatures, events=self.events, fetcher=self.fetcher)
         self.response_store: ResponseStore = build_response_store(
@@ -65,7 +73,7 @@ class Gateway:
                                           events=self.events, fetcher=self.fetcher)
         self.completions = CompletionsService(self.client, self.events)
         self.embeddings = EmbeddingsService(self.client)
-        self.native = NativeService(self.client, self.events)
+        self.native = NativeService(self.client, self.events, self.affinity)
         self.sessions = build_sessions(self)
 
     @staticmethod
@@ -117,6 +125,8 @@ class Gateway:
             await self.fetcher.close()
         await self.store.close()
         await self.response_store.close()
+        await self.ownership.close()
+        await self.affinity.close()
 
     def health_extras(self) -> dict[str, Any]:
         return {"analytics": self.events.stats(), "prober": self.prober.stats()}

@@ -27,6 +27,8 @@ from app.routes import admin as admin_routes
 from app.routes import anthropic as anthropic_routes
 from app.routes import native as native_routes
 from app.routes import openai as openai_routes
+from app.routes import openai_files as openai_file_routes
+from app.routes import resources as resource_routes
 from app.routes import responses_api
 from app.routes import ops as ops_routes
 from app.routes import sessions as session_routes
@@ -61,14 +63,17 @@ class BrowserCORS(CORSMiddleware):
 
 def surface_routes() -> list[BaseRoute]:
     """Every surface, hot mounts first (Starlette matches in order)."""
-    native = native_routes.routes()
+    native = [*native_routes.routes(), *resource_routes.routes(), native_routes.SURFACE.fallback()]
+    upload = [*resource_routes.upload_routes(), native_routes.SURFACE.fallback()]
     return [
         Mount("/v1", routes=[*openai_routes.routes(), *responses_api.routes(), *anthropic_routes.routes(),
-                             *native_routes.v1_routes(),
+                             *openai_file_routes.routes(), *native_routes.v1_routes(),
                              Mount("/messages", routes=[anthropic_routes.SURFACE.fallback()]),
                              openai_routes.SURFACE.fallback()]),
-        Mount("/v1beta", routes=[*native, native_routes.SURFACE.fallback()]),
-        Mount("/gemini/v1beta", routes=[*native, native_routes.SURFACE.fallback()]),
+        Mount("/v1beta", routes=native),
+        Mount("/gemini/v1beta", routes=native),
+        Mount("/upload/v1beta", routes=upload),
+        Mount("/gemini/upload/v1beta", routes=upload),
         *session_routes.routes(),
         *admin_routes.routes(),
         *ops_routes.routes(),

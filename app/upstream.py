@@ -20,7 +20,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -71,6 +71,8 @@ class UpstreamResponse:
     key_id: str | None
     outcome: Outcome
     attempts: int
+    #: The upstream's response headers (the resumable upload answers in headers); absent on synthetic answers.
+    headers: Mapping[str, str] | None = None
 
     def json(self) -> object:
         return orjson.loads(self.body)
@@ -171,20 +173,30 @@ class GeminiClient:
     # -- public calls -------------------------------------------------------------------------------------
 
     async def call(self, method: str, path: str, *, model: str, body: bytes | None = None, query: str = "",
-                   headers: dict[str, str] | None = None, deadline: float | None = None) -> UpstreamResponse:
+                   headers: dict[str, str] | None = None, deadline: float | None = None,
+                   key_id: str | None = None, prefer_key: str | None = None) -> UpstreamResponse:
         """A complete (non-stream) call. ``path`` is relative to the API version root, e.g.
-        ``models/gemini-2.5-flash:generateContent``."""
+        ``models/gemini-2.5-flash:generateContent`` (or an absolute upstream URL, for the upload root).
+        ``key_id`` pins the call to one key (the owner of a resource it names); ``prefer_key`` tries that key
+        first when it is eligible (conversation affinity)."""
         result = await self._run(method, path, model=model, body=body, query=query, headers=headers,
-                                 framing="json", deadline=deadline)
+                                 framing="json", deadline=deadline, key_id=key_id, prefer_key=prefer_key)
         assert isinstance(result, UpstreamResponse)
         return result
 
     async def stream(self, path: str, *, model: str, body: bytes, query: str = "", framing: Framing = "sse",
-                     headers: dict[str, str] | None = None,
-                     deadline: float | None = None) -> UpstreamStream | UpstreamResponse:
-        """Open a stream and commit to it after its first event; a final error comes back as a response."""
+                     headers: dict[str, str] | None = None, deadline: float | None = None,
+                     key_id: str | None = None, prefer_key: str | None = None) -> UpstreamStream | UpstreamResponse:
+        """Open a stream and commit to it after its first event; a final error comes back as a response.
+        ``key_id`` / ``prefer_key`` as for :meth:`call`."""
         return await self._run("POST", path, model=model, body=body, query=query, headers=headers,
-                               framing=framing, deadline=deadline)
+                               framing=framing, deadline=deadline, key_id=key_id, prefer_key=prefer_key)
+
+    def upload_url(self, path: str) -> str:
+        """Absolute upstream URL for the resumable upload, which Google serves at ``/upload/<version>/...``
+        beside (not under) the API version root."""
+        root, _, version = self._base.rpartition("/")
+        return f"{root}/upload/{version}/{path}"
 
     async def probe(self, lease: Lease) -> Outcome:
         """A quota-free check of one key (models.get), outside the rotation: used to bring disabled keys back."""
@@ -205,11 +217,12 @@ class GeminiClient:
     # -- the loop -----------------------------------------------------------------------------------------
 
     async def _run(self, method: str, path: str, *, model: str, body: bytes | None, query: str,
-                   headers: dict[str, str] | None, framing: Framing,
-                   deadline: float | None) -> UpstreamResponse | UpstreamStream:
+                   headers: dict[str, str] | None, framing: Framing, deadline: float | None,
+                   key_id: str | None = None, prefer_key: str | None = None) -> UpstreamResponse | UpstreamStream:
         deadline = deadline or self.deadline()
-        url = f"{self._base}/{path}" + (f"?{query}" if query else "")
-        account = RequestAccount(model)
+        base = path if path.startswith(("http://", "https://")) else f"{self._base}/{path}"
+        url = base + (f"?{query}" if query else "")
+        account = RequestAccount(model, pinned=key_id, prefer=prefer_key)
         max_retries = self.config.max_retries
         attempts = 0
         try:
@@ -303,7 +316,7 @@ class GeminiClient:
                 if resp.status >= 300:  # Google can echo the calling key; no caller ever sees it
                     payload = scrub_bytes(payload, (lease.key,))
                 result = UpstreamResponse(resp.status, resp.headers.get("content-type", "application/json"),
-                                          payload, lease.key_id, outcome, attempts)
+                                          payload, lease.key_id, outcome, attempts, resp.headers)
                 if outcome.kind is OutcomeKind.OK or not outcome.retryable():
                     return result
                 raise _Retry(outcome, result)

@@ -10,9 +10,11 @@ from .accounting import RequestAccount
 from .classify import (OK_OUTCOME, Outcome, OutcomeKind, classify, classify_exception, header_safe,
                        parse_duration)
 from .ids import key_id, scrub
-from app.errors import NoKeyAvailable
+from app.errors import NoKeyAvailable, OwnerUnavailable
 
+from .hotmap import HotMap, MemoryHotMap, RedisHotMap, build_hot_map
 from .manager import KeyManager, Lease, UnknownKey
+from .ownership import Owner, Ownership, tenant_of
 from .quota_time import next_pacific_midnight
 from .redis_store import RedisPoolStore
 from .surge import SurgeDetector
@@ -21,6 +23,14 @@ from .store import Cooldown, KeyStatus, MemoryPoolStore, Pick, PoolStore
 __all__ = [
     "OK_OUTCOME",
     "Cooldown",
+    "HotMap",
+    "MemoryHotMap",
+    "Owner",
+    "OwnerUnavailable",
+    "Ownership",
+    "RedisHotMap",
+    "build_hot_map",
+    "tenant_of",
     "KeyManager",
     "KeyStatus",
     "Lease",

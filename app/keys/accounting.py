@@ -56,6 +56,10 @@ class RequestAccount:
     """One request's attempts: the keys tried and its countable transient failures, in order."""
 
     model: str
+    #: The one key that may serve (it owns a resource the request names): no rotation at all.
+    pinned: str | None = None
+    #: The key a conversation is bound to: tried first while it is eligible, then plain rotation.
+    prefer: str | None = None
     tried: set[str] = field(default_factory=set)
     failures: list[tuple[str, str, Outcome]] = field(default_factory=list)
     poisoned: bool = False

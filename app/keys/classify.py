@@ -84,7 +84,8 @@ _KEY_INVALID_REASONS = frozenset(
 )
 _KEY_INVALID_MESSAGES = ("api key not valid", "api key not found", "api key expired")
 _RESOURCE_PERMISSION_RE = re.compile(
-    r"permission to access (?:the )?(?:file|cached ?content|tuned ?model|corpus|document)", re.IGNORECASE
+    r"permission to access (?:the )?(?:file|cached ?content|batch|tuned ?model|corpus|document)"
+    r"|cached ?content not found", re.IGNORECASE
 )
 _PREPAID_RE = re.compile(r"prepa(?:id|yment) credits? (?:are |is |have been )?(?:depleted|exhausted)", re.I)
 def _classify_429(parsed: GoogleError) -> Outcome:

@@ -47,8 +47,8 @@ from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
-from app.errors import (AllKeysDisabled, NoKeyAvailable, NoKeysConfigured, PoolExhausted, PoolQuotaExhausted,
-                        PoolRateLimited)
+from app.errors import (AllKeysDisabled, NoKeyAvailable, NoKeysConfigured, OwnerCooling, OwnerDisabled,
+                        PoolExhausted, PoolQuotaExhausted, PoolRateLimited)
 
 from .accounting import Charge, RequestAccount, countable
 from .classify import Outcome, OutcomeKind
@@ -275,7 +275,7 @@ class KeyManager:
         model = account.model
         while True:
             try:
-                kid = await self._pick(model, account.tried)
+                kid = await self._choose(account)
                 break
             except NoKeyAvailable as exc:
                 if account.tried and isinstance(exc, PoolExhausted):
@@ -292,6 +292,42 @@ class KeyManager:
         account.tried.add(kid)
         release = await self._take_slot(kid) if self._max_concurrent else None
         return Lease(self._keys[kid], kid, self, model, account, release)
+
+    async def _choose(self, account: RequestAccount) -> str:
+        """The pinned key (or why it cannot serve), the preferred key on a first attempt while it is eligible
+        and the pool is not paused, else the next key in rotation."""
+        if account.pinned is not None:
+            return await self._owner(account.pinned, account.model)
+        if account.prefer is not None and not account.tried and not self._paused(account.model):
+            try:
+                return await self._owner(account.prefer, account.model)
+            except NoKeyAvailable:
+                pass  # the bound key cannot serve now: the conversation moves (the caller rebinds it)
+        return await self._pick(account.model, account.tried)
+
+    async def acquire_owner(self, key_id: str, model: str) -> Lease:
+        """A bare lease of ``key_id`` if it can serve ``model`` now, else :class:`OwnerUnavailable`."""
+        kid = await self._owner(key_id, model)
+        return Lease(self._keys[kid], kid, self, model)
+
+    def _paused(self, model: str) -> bool:
+        return bool(self.surge.pause_until) and self.surge.paused_for(model, self._clock()) is not None
+
+    async def _owner(self, key_id: str, model: str) -> str:
+        """``key_id`` if it can serve ``model`` now (no rotation, no cursor move; one store read), else
+        :class:`OwnerUnavailable` saying why: removed, disabled (with its reason) or cooling (``retry_after``)."""
+        if key_id not in self._keys:
+            raise OwnerDisabled(f"the API key {key_id} that owns this resource is no longer in the pool")
+        wait = await self._store.wait((key_id,), model, self._clock())
+        if wait == 0.0:
+            return key_id
+        if wait is None:
+            reason = (await self._store.disabled((key_id,))).get(key_id, "disabled")
+            raise OwnerDisabled(f"the API key {key_id} that owns this resource is disabled ({reason[:120]})")
+        retry_after = float(max(1, math.ceil(wait)))
+        raise OwnerCooling(f"the API key {key_id} that owns this resource is cooling down for model '{model}' "
+                           f"after a rate limit or an exhausted quota; retry in {retry_after:.0f} s",
+                           retry_after=retry_after)
 
     async def _take_slot(self, key_id: str) -> Callable[[], None]:
         """Bound concurrent upstream requests per key so that a burst queues here instead of piling onto one

@@ -28,11 +28,17 @@ class Metrics:
                              registry=self.registry)
         self._unknown = Counter("gateway_unknown_routes", "Requests for routes the gateway does not have, by "
                                 "the surface whose prefix they used", ["surface"], registry=self.registry)
+        self._affinity = Counter("gateway_affinity", "Conversation affinity: hits on the bound key, new bindings, "
+                                 "rebinds after the bound key failed or cooled", ["result"], registry=self.registry)
+        self._affinity_children = {r: self._affinity.labels(r) for r in ("hit", "bind", "rebind")}
         self._upstream_children = {kind: self._upstream.labels(kind.value) for kind in OutcomeKind}
         self._request_children: dict[tuple[str, str], Any] = {}
 
     def upstream(self, kind: OutcomeKind) -> None:
         self._upstream_children[kind].inc()
+
+    def affinity(self, result: str) -> None:
+        self._affinity_children[result].inc()
 
     def unknown_route(self, surface: str) -> None:
         self._unknown.labels(surface).inc()

@@ -12,8 +12,15 @@ from app.gemini.render import render_error
 from app.routes.common import gateway, read_body
 from app.routes.responses import to_response
 from app.security import native_token
-from app.services.native import strip_key
+from app.gemini.resources import may_reference
+from app.keys import tenant_of
+from app.keys.affinity import affinity_hint
+from app.services.native import strip_key, valid_model
+from app.services.resources import BATCH_METHODS, Caller
+from app.services.resources import Route as OwnerRoute
 from app.surfaces import Surface, json_response
+
+NO_OWNER = OwnerRoute()
 
 _NO_CALLER = ("Method doesn't allow unregistered callers (callers without established identity). Please use API "
               "Key or other form of API consumer identity to call this API.")
@@ -40,6 +47,14 @@ def authenticate(request: Request) -> None:
 SURFACE = Surface("native", render, authenticate)
 
 
+def _caller(request: Request) -> Caller:
+    """The tenant of an already authenticated native request (the admin token sees every resource)."""
+    gw = gateway(request)
+    query = request.query_params if b"key=" in request.scope.get("query_string", b"") else {}
+    token = native_token(request.headers, query)
+    return Caller(tenant_of(token), admin=gw.admin_guard.configured and gw.admin_guard.check(token))
+
+
 def _query(request: Request) -> str:
     return strip_key(request.scope.get("query_string", b""))
 
@@ -61,9 +76,18 @@ async def call_model(request: Request) -> Response:
     if not sep:
         raise NotFound("Expected models/{model}:{method}")
     body = await read_body(request, gw.settings.max_request_body)
+    if method in BATCH_METHODS and valid_model(model):
+        return to_response(await gw.resources.create_batch(model, method, body, _caller(request),
+                                                           _query(request)))
+    owner = NO_OWNER
+    if may_reference(body):  # files and caches live in their key's project; most bodies name none
+        owner = await gw.resources.route_body(body, _caller(request))
+        if owner.error is not None:
+            return to_response(owner.error)
     reply = await gw.native.call(model, method, body, _query(request),
                                  user_id=request.headers.get("x-user-id"),
-                                 session_id=request.headers.get("x-session-id"))
+                                 session_id=request.headers.get("x-session-id"), key_id=owner.key_id,
+                                 hint=None if owner.key_id else affinity_hint(request.headers))
     return to_response(reply, keepalive=None)
 
 

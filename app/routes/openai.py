@@ -18,7 +18,10 @@ from app.protocols.openai_chat.errors import render_error
 from app.protocols.openai_chat.models import models_from_gemini
 from app.routes.common import gateway, read_json
 from app.routes.responses import to_response
+from app.keys import tenant_of
+from app.keys.affinity import affinity_hint
 from app.security import bearer
+from app.services.resources import Caller
 from app.services.replies import JsonReply
 from app.surfaces import Surface, json_response
 
@@ -54,7 +57,9 @@ async def chat_completions(request: Request) -> Response:
     payload = await body_of(request)
     gw = gateway(request)
     reply = await gw.chat.complete(payload, user_id=request.headers.get("x-user-id"),
-                                   session_id=request.headers.get("x-session-id"))
+                                   session_id=request.headers.get("x-session-id"),
+                                   caller=Caller(tenant_of(bearer(request.headers))),
+                                   hint=affinity_hint(request.headers))
     return to_response(reply, keepalive=gw.settings.stream_keepalive)
 
 

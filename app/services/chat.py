@@ -19,13 +19,15 @@ import orjson
 from app.errors import GatewayError
 from app.observability.events import EventSink
 from app.protocols.openai_chat.chat import ChatRequest, media_urls, parse_chat_request, tool_call_ids
-from app.protocols.openai_chat.errors import RequestError, scrub, stream_failure
+from app.keys.affinity import Affinity, body_hint
+from app.protocols.openai_chat.errors import RequestError, gemini_error_to_openai, scrub, stream_failure
 from app.protocols.openai_chat.response import StreamTranslator, completion_from_gemini
 from app.protocols.openai_chat.sse import DONE, sse_event
 from app.net import SafeFetcher
 from app.services.calls import CallRecord, TranslatedStream, relay
 from app.services.media import fetch_media
 from app.services.replies import JsonReply, Reply, StreamReply, upstream_error
+from app.services.resources import Caller, ResourceService
 from app.services.signatures import SignatureCache
 from app.upstream import GeminiClient, UpstreamStream
 
@@ -34,17 +36,22 @@ log = logging.getLogger("gateway.chat")
 
 class ChatService:
     def __init__(self, client: GeminiClient, *, search_models: list[str], code_execution: bool,
-                 signatures: SignatureCache, events: EventSink, fetcher: SafeFetcher | None) -> None:
+                 signatures: SignatureCache, events: EventSink, fetcher: SafeFetcher | None,
+                 resources: ResourceService | None = None, affinity: Affinity | None = None) -> None:
         self._client = client
+        self._resources = resources
+        self._affinity = affinity
         self._search_models = frozenset(search_models)
         self._code_execution = code_execution
         self._signatures = signatures
         self._events = events
         self._fetcher = fetcher
 
-    async def complete(self, payload: Any, *, user_id: str | None = None,
-                       session_id: str | None = None) -> Reply:
-        """A completion or a committed stream; every refusal and failure is raised as a GatewayError."""
+    async def complete(self, payload: Any, *, user_id: str | None = None, session_id: str | None = None,
+                       caller: Caller | None = None, hint: str | None = None) -> Reply:
+        """A completion or a committed stream; every refusal and failure is raised as a GatewayError.
+        ``caller``: who asks (tenancy of the files the request names); ``hint``: the session header's
+        affinity hint (``prompt_cache_key`` and ``user`` in the body are weaker hints)."""
         started = time.time()
         req = await self._translate(payload)
         record = CallRecord(self._events, "openai", req.model, req.body, started, stream=req.stream,
@@ -53,16 +60,31 @@ class ChatService:
             body = orjson.dumps(req.body)
         except orjson.JSONEncodeError as exc:  # translation bounds what it forwards; this is the backstop
             raise RequestError(f"the request cannot be encoded for Gemini: {exc}") from None
+        key_id, binding = None, None
+        if self._resources is not None and caller is not None:
+            owner = await self._resources.route_body(body, caller)  # file_id parts go to their owner key
+            if owner.error is not None:
+                status, error = gemini_error_to_openai(owner.error.status, owner.error.body)
+                return JsonReply.of(error, status)
+            key_id = owner.key_id
+        if key_id is None and self._affinity is not None:
+            hint = hint or body_hint(payload.get("prompt_cache_key"), payload.get("user"))
+            binding = await self._affinity.lookup(hint) if hint else None
+        prefer = binding.key_id if binding else None
         try:
             if req.stream:
                 result = await self._client.stream(f"models/{req.model}:streamGenerateContent", model=req.model,
-                                                   body=body, query="alt=sse", framing="sse")
+                                                   body=body, query="alt=sse", framing="sse", key_id=key_id,
+                                                   prefer_key=prefer)
             else:
                 result = await self._client.call("POST", f"models/{req.model}:generateContent",
-                                                 model=req.model, body=body)
+                                                 model=req.model, body=body, key_id=key_id, prefer_key=prefer)
         except GatewayError as exc:
             record.done(exc.status, error=exc.message)
             raise
+        if hint and self._affinity is not None and result.key_id is not None and \
+                (isinstance(result, UpstreamStream) or result.status == 200):
+            await self._affinity.settle(hint, binding, result.key_id)
 
         if isinstance(result, UpstreamStream):
             translator = StreamTranslator(model=req.requested_model, created=int(started),

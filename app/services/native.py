@@ -21,6 +21,7 @@ from app.gemini.errors import google_error_body
 from app.gemini.framing import JSONArrayDecoder, SSEDecoder
 from app.gemini.limits import MAX_BODY_DEPTH, LimitError, check_json
 from app.keys import Outcome, OutcomeKind, classify
+from app.keys.affinity import Affinity
 from app.observability.events import EventSink, NullSink
 from app.gemini.assemble import assemble_stream
 from app.services.calls import CallRecord, relay
@@ -116,9 +117,10 @@ class NativeStream:
 
 
 class NativeService:
-    def __init__(self, client: GeminiClient, events: EventSink) -> None:
+    def __init__(self, client: GeminiClient, events: EventSink, affinity: Affinity | None = None) -> None:
         self._client = client
         self._events = events
+        self.affinity = affinity
 
     async def list_models(self, query: str) -> Reply:
         return await self._plain("GET", "models", MODELS_BUCKET, query)
@@ -131,7 +133,9 @@ class NativeService:
         return _passthrough(await self._client.call(method, path, model=bucket, query=query))
 
     async def call(self, model: str, method: str, body: bytes, query: str, *, user_id: str | None = None,
-                   session_id: str | None = None) -> Reply:
+                   session_id: str | None = None, key_id: str | None = None, hint: str | None = None) -> Reply:
+        """``key_id``: the owner of resources the body names (pinned); ``hint``: a conversation's affinity
+        hint (its key is preferred while healthy, rebound when it is not)."""
         _check_model(model)
         if method not in METHODS:
             raise NotFound(f"Method {method!r} is not supported by this gateway; supported: "
@@ -145,15 +149,22 @@ class NativeService:
             request = _json_or_none(body)
             record.request = request if isinstance(request, dict) else {}
         path = f"models/{model}:{method}"
+        binding = await self.affinity.lookup(hint) if hint and self.affinity is not None else None
+        prefer = binding.key_id if binding is not None else None
         try:
             if method == "streamGenerateContent":
                 framing = "sse" if re.search(r"(^|&)alt=sse(&|$)", query) else "array"
-                result = await self._client.stream(path, model=model, body=body, query=query, framing=framing)
+                result = await self._client.stream(path, model=model, body=body, query=query, framing=framing,
+                                                   key_id=key_id, prefer_key=prefer)
             else:
-                result = await self._client.call("POST", path, model=model, body=body, query=query)
+                result = await self._client.call("POST", path, model=model, body=body, query=query,
+                                                 key_id=key_id, prefer_key=prefer)
         except GatewayError as exc:
             record.done(exc.status, error=exc.message)
             raise
+        if hint and self.affinity is not None and result.key_id is not None and \
+                (isinstance(result, UpstreamStream) or result.status == 200):
+            await self.affinity.settle(hint, binding, result.key_id)
         if isinstance(result, UpstreamStream):
             adapter = NativeStream("event-stream" in result.content_type, record.wants_bodies, result.scrub)
             return StreamReply(relay(result, adapter, record, len(body)), content_type=result.content_type)

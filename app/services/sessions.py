@@ -36,6 +36,7 @@ import orjson
 
 from app.errors import NoKeyAvailable, UpstreamUnavailable
 from app.keys import scrub
+from app.keys.affinity import Affinity, session_hint
 from app.observability.events import EventSink, Interaction
 from app.services.replies import JsonReply, retry_after_header
 from app.sessions import (
@@ -91,8 +92,9 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
 class SessionService:
     def __init__(self, *, client: GeminiClient, store: SessionStore, limiter: RateLimiter, users: ValidUsers,
                  events: EventSink, default_model: str, max_history: int, secrets: Sequence[str] = (),
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, affinity: Affinity | None = None) -> None:
         self._client = client
+        self._affinity = affinity  # a chat stays on one key while it is healthy (implicit cache per project)
         self.store = store
         self.limiter = limiter
         self.users = users
@@ -299,9 +301,12 @@ class SessionService:
                     message=message, size_hint=len(body) + 2 * len(text) + 1024))
             return reply
 
+        hint = session_hint(session.chat_id) if self._affinity is not None else None
+        binding = await self._affinity.lookup(hint) if self._affinity is not None and hint else None
         try:
             result = await self._client.call("POST", f"models/{session.model}:generateContent",
-                                             model=session.model, body=body)
+                                             model=session.model, body=body,
+                                             prefer_key=binding.key_id if binding else None)
         except NoKeyAvailable as exc:
             if exc.status == 503:
                 return done(_error(503, f"no API key can serve the request: {exc.message}"),
@@ -310,6 +315,8 @@ class SessionService:
                                retry_after_header(exc.retry_after)), error=exc.message)
         except UpstreamUnavailable as exc:
             return done(_error(500, f"the model could not be reached: {exc}"), error=str(exc))
+        if self._affinity is not None and hint and result.status == 200 and result.key_id is not None:
+            await self._affinity.settle(hint, binding, result.key_id)
         if result.status == 429:  # the last key tried was out of quota too: the pool is limited, not the user
             why = self._upstream_message(result)
             reply = _error(429, f"every API key is out of quota: {why}",
@@ -382,4 +389,4 @@ def build_sessions(gateway: Any) -> SessionService:
     return SessionService(client=gateway.client, store=store, limiter=limiter,
                           users=ValidUsers(s.valid_users_file), events=gateway.events,
                           default_model=s.session_default_model, max_history=s.session_max_history,
-                          secrets=s.api_keys)
+                          secrets=s.api_keys, affinity=getattr(gateway, "affinity", None))

@@ -12,6 +12,15 @@ Endpoints
     ``Authorization: Bearer`` -> 401. Unknown model, or a model without the method -> Google's JSON 404;
     unrouted paths and made-up methods -> Google's HTML 404.
 
+Projects (``projects.py``, ``resources.py``)
+    Every key belongs to a Google Cloud project: the key itself unless ``POST /_control/project`` ``{"key",
+    "project"}`` says otherwise. ``POST /upload/v1beta/files`` (resumable: start -> ``x-goog-upload-url``;
+    upload / finalize by ``upload_id``), ``GET/DELETE /v1beta/files[/{id}]``, ``cachedContents`` create, get,
+    list, patch, delete, ``models/{m}:batchGenerateContent|asyncBatchEmbedContent`` and ``batches`` get
+    (pending -> running -> succeeded as it is polled), list, ``:cancel``, delete. Resources belong to the
+    creating key's project; naming another project's file, cache or batch (also ``fileData.fileUri`` and
+    ``cachedContent`` in generate bodies) gets Google's 403.
+
 Key conventions (by prefix; a control override wins; any other key is ``ok``)
     ``ok*`` ok · ``invalid*`` 400 API_KEY_INVALID · ``denied*`` 403 PERMISSION_DENIED/SERVICE_DISABLED ·
     ``rpm*`` 429 per-minute (RetryInfo from the fixture, "58s", or ``retry_delay``) · ``rpd*`` 429 per-day ·

@@ -60,6 +60,10 @@ class FakeHandle:
         """Give ``key`` a behaviour (params: delay, retry_delay, times, chunk_delay, abort); ``"*"``: all."""
         return self._control("POST", "script", {"key": key, "behaviour": behaviour, **params})
 
+    def project(self, key: str, project: str) -> dict[str, Any]:
+        """Put ``key`` in Google Cloud project ``project`` (by default each key is its own project)."""
+        return self._control("POST", "project", {"key": key, "project": project})
+
     def enqueue(self, *responses: dict[str, Any]) -> dict[str, Any]:
         """Queue canned answers (``{"status", "body"}``, ``{"stream": [...]}`` or ``{"fixture": path}``)."""
         return self._control("POST", "enqueue", {"responses": list(responses)})

@@ -17,9 +17,10 @@ from typing import Any, Literal
 import orjson
 from aiohttp import web
 
-from . import answers, errors, fixtures, validation, wire
+from . import answers, errors, fixtures, resources, validation, wire
 from .behaviours import KEY_ERRORS, STREAM_ONLY, Behaviours, Script, ScriptError, parse_script
 from .catalog import Catalog, PageTokenError
+from .projects import Projects
 
 Framing = Literal["json", "sse", "array"]
 StreamEnd = Literal["eof", "close", "abort"]
@@ -89,6 +90,8 @@ class FakeGemini:
         self.open_streams = 0
         self.streams_started = 0
         self.streams_completed = 0
+        self.projects = Projects()
+        self.resources: resources.Handlers | None = None
 
     # ------------------------------------------------------------------------------------------------ app
 
@@ -101,6 +104,8 @@ class FakeGemini:
         add("POST", "/_control/script", self.control_script)
         add("POST", "/_control/enqueue", self.control_enqueue)
         add("POST", "/_control/reset", self.control_reset)
+        add("POST", "/_control/project", self.control_project)
+        self.resources = resources.add_routes(app, self)
         add("GET", "/{version:v1beta|v1}/models", self.list_models)
         add("GET", "/{version:v1beta|v1}/models/{model}", self.get_model)
         add("POST", "/{version:v1beta|v1}/models/{target}", self.model_call)
@@ -259,6 +264,8 @@ class FakeGemini:
         version = request.match_info["version"]
         if not sep or not model or (method not in IMPLEMENTED_METHODS and method not in OTHER_API_METHODS):
             return await self.not_found(request)
+        if method in ("batchGenerateContent", "asyncBatchEmbedContent") and self.resources is not None:
+            return await self.resources.create_batch(request, model, method)
         framing: Framing = "json"
         if method == "streamGenerateContent":
             framing = "sse" if request.query.get("alt") == "sse" else "array"
@@ -285,6 +292,9 @@ class FakeGemini:
             reply = validation.validate_count_tokens(body)
         else:
             reply = validation.validate_embed(body, batch=method == "batchEmbedContents")
+        if reply:
+            return self._error(reply, framing)
+        reply = self.projects.check_refs(call.key, body)
         if reply:
             return self._error(reply, framing)
         reply = self._backend_error(script, slot)
@@ -445,6 +455,16 @@ class FakeGemini:
         self.behaviours.set(key, script)
         return self._json(200, {"ok": True, "key": key, "behaviour": script.behaviour, "times": script.times})
 
+    async def control_project(self, request: web.Request) -> web.Response:
+        """``POST /_control/project`` ``{"key", "project"}``: put a key in a Google Cloud project (default: its
+        own)."""
+        payload = await request.json()
+        if not isinstance(payload, dict) or not isinstance(payload.get("key"), str) \
+                or not isinstance(payload.get("project"), str):
+            return self._json(400, {"error": "need {'key': str, 'project': str}"})
+        self.projects.assigned[payload["key"]] = payload["project"]
+        return self._json(200, {"ok": True})
+
     async def control_enqueue(self, request: web.Request) -> web.Response:
         """``POST /_control/enqueue``: canned answers for the next generate/stream calls, in order."""
         try:
@@ -480,6 +500,7 @@ class FakeGemini:
     async def control_reset(self, request: web.Request) -> web.Response:
         """``POST /_control/reset``: forget the log, the counters, the overrides and the queue."""
         self.behaviours.clear()
+        self.projects.clear()
         self.queue.clear()
         self.log.clear()
         self.counts.clear()

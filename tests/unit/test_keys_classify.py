@@ -170,6 +170,13 @@ def test_403_on_a_clients_file_reference_is_not_the_keys_fault() -> None:
     assert out.kind is OutcomeKind.CLIENT_ERROR and not out.retryable()
 
 
+@pytest.mark.parametrize("message", ["CachedContent not found (or permission denied)",
+                                     "You do not have permission to access the Batch batches/x or it may not exist."])
+def test_403_on_a_cache_or_batch_of_another_project_is_a_client_error(message: str) -> None:
+    body = {"error": {"code": 403, "status": "PERMISSION_DENIED", "message": message}}
+    assert classify(403, body).kind is OutcomeKind.CLIENT_ERROR
+
+
 def test_401_403_with_garbage_body_are_key_invalid() -> None:
     assert classify(401, b"").reason == "HTTP_401"
     assert classify(403, b"\xff\xfe").kind is OutcomeKind.KEY_INVALID

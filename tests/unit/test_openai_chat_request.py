@@ -458,6 +458,7 @@ def test_audio_and_files() -> None:
             {"type": "file", "file": {"file_data": "JVBERi0=", "filename": "b.pdf"}},
             {"type": "file", "file": {"file_id": "files/xyz", "filename": "notes.txt"}},
             {"type": "file", "file": {"file_id": "https://generativelanguage.googleapis.com/v1beta/files/q"}},
+            {"type": "file", "file": {"file_id": "file-abc123"}},
         ]
     )
     assert parts == [
@@ -471,6 +472,7 @@ def test_audio_and_files() -> None:
             }
         },
         {"fileData": {"fileUri": "https://generativelanguage.googleapis.com/v1beta/files/q"}},
+        {"fileData": {"fileUri": "https://generativelanguage.googleapis.com/v1beta/files/abc123"}},
     ]
 
 
@@ -483,7 +485,7 @@ def test_audio_and_files() -> None:
             "messages[0].content[0].input_audio.data",
         ),
         ({"type": "file", "file": {}}, "messages[0].content[0].file"),
-        ({"type": "file", "file": {"file_id": "file-abc123"}}, "messages[0].content[0].file.file_id"),
+        ({"type": "file", "file": {"file_id": "abc123"}}, "messages[0].content[0].file.file_id"),
     ],
 )
 def test_bad_media_parts(part: dict, param: str) -> None:

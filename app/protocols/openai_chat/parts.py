@@ -129,10 +129,13 @@ def _file_part(part: Mapping[str, Any], param: str) -> dict[str, Any]:
     if isinstance(file_id, str) and file_id:
         if file_id.startswith("files/"):
             uri = FILES_API_BASE + file_id
+        elif file_id.startswith("file-"):  # an id from the gateway's own /v1/files
+            uri = FILES_API_BASE + "files/" + file_id[5:]
         elif file_id.startswith(("https://", "http://", "gs://")):
             uri = file_id
         else:
-            raise RequestError("file_id must be a Gemini Files API name ('files/…') or URI",
+            raise RequestError("file_id must be an id from /v1/files ('file-…'), a Gemini Files API name "
+                               "('files/…') or a URI",
                                f"{param}.file.file_id")
         file_ref: dict[str, Any] = {"fileUri": uri}
         known = declared or (guess_mime(filename) if filename else None)
