@@ -88,6 +88,16 @@ class Settings(BaseSettings):
     cors_allow_credentials: bool = False
     redis_url: str | None = None
 
+    # Durable operator state (app/state/durable): keys, client tokens, usage history, error log.
+    data_dir: str = Field("data", description="folder of the SQLite store; empty (and no DATABASE_URL) = none")
+    database_url: str | None = Field(None, description="postgresql://... for a store shared by replicas")
+    database_table_prefix: str = Field("gw_", pattern=r"^[a-z][a-z0-9_]{0,30}$")
+    encryption_key: str | None = Field(None, description="Fernet key(s), comma-separated; the first encrypts")
+    state_poll_interval: float = Field(2.0, gt=0, description="seconds between checks for changed keys/tokens")
+    usage_flush_interval: float = Field(10.0, gt=0, description="seconds between usage/error-log flushes")
+    usage_retention_days: int = Field(90, ge=1)
+    error_log_retention_days: int = Field(14, ge=1)
+
     # Chat sessions.
     valid_users_file: str = "valid_users.txt"
     session_default_model: str = "gemini-2.5-flash"

@@ -166,6 +166,23 @@ class KeyManager:
         self._rebuild()
         return True
 
+    def replace_keys(self, keys: Sequence[tuple[str, str | None]]) -> None:
+        """Make ``(key, project)`` pairs the whole pool (the durable store changed). Leases of keys that stay
+        are kept, so a request in flight and the shared state of a key are untouched."""
+        leases: dict[str, Lease] = {}
+        projects: dict[str, str] = {}
+        for key, project in keys:
+            key = key.strip()
+            if not key:
+                continue
+            kid = make_key_id(key)
+            leases.setdefault(kid, self._leases.get(kid) or Lease(key, kid))
+            if project:
+                projects[kid] = project
+        self._leases, self._project_of = leases, projects
+        self._rl_streak = {k: v for k, v in self._rl_streak.items() if k[0] in leases}
+        self._rebuild()
+
     def lease_for(self, key_id: str) -> Lease:
         """The lease of a specific key, for the prober of disabled keys; bypasses selection."""
         lease = self._leases.get(key_id)
