@@ -29,6 +29,9 @@ from app.routes import native as native_routes
 from app.routes import ops as ops_routes
 from app.routes import sessions as session_routes
 from app.security import TokenGuard
+from app.state.durable import DurableState, DurableStore, KeyCipher, database_url
+from app.state.limits import TokenLimiter
+from app.state.policy import TokenRegistry
 from app.services.chat import ChatService
 from app.services.embeddings import EmbeddingsService
 from app.services.models import ModelCatalog
@@ -81,7 +84,9 @@ class Gateway:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.tokens = TokenGuard(settings.allowed_tokens)
+        # Client tokens: ALLOWED_TOKENS at first, then whatever the durable store holds (same interface).
+        self.tokens = TokenRegistry(settings.allowed_tokens)
+        self.limiter = TokenLimiter(settings.redis_url)
         self.admin_guard = TokenGuard([settings.auth_token] if settings.auth_token else [])
         self.metrics_guard = TokenGuard([settings.metrics_token] if settings.metrics_token else [])
         self.metrics = Metrics()
@@ -89,14 +94,18 @@ class Gateway:
         self.keys = KeyManager(settings.api_keys, self.store, max_failures=settings.max_failures,
                                project_of=self._projects(settings),
                                surge=SurgeDetector(settings.ip_limit_threshold, settings.ip_limit_window))
+        self.durable = self._durable(settings)
         self.client = GeminiClient(base_url=settings.base_url, keys=self.keys, max_retries=settings.max_retries,
                                    time_out=settings.time_out, connect_timeout=settings.connect_timeout,
                                    read_timeout=settings.read_timeout, max_wait=settings.max_wait,
                                    connections=settings.upstream_connections,
                                    max_per_key=settings.max_concurrent_per_key, probe_model=settings.probe_model,
-                                   on_outcome=self.metrics.upstream)
+                                   on_outcome=self.metrics.upstream,
+                                   on_report=self.durable.on_report if self.durable else None)
         self.prober = KeyProber(self.keys, self.client, interval=settings.check_interval)
         self.events: EventSink = build_event_sink(settings)
+        if self.durable is not None:
+            self.events = self.durable.tap(self.events)  # counts usage, then hands on to analytics
         self.signatures = SignatureCache()
         self.catalog = ModelCatalog(self.client, settings.models_cache_ttl)
         self.chat = ChatService(self.client, search_models=settings.model_search,
@@ -119,6 +128,17 @@ class Gateway:
                 out[kid] = project
         return out
 
+    def _durable(self, settings: Settings) -> DurableState | None:
+        url = database_url(settings.data_dir, settings.database_url)
+        if url is None:
+            return None
+        store = DurableStore(url, prefix=settings.database_table_prefix,
+                             cipher=KeyCipher(settings.encryption_key))
+        return DurableState(store, self.keys, self.tokens, poll_interval=settings.state_poll_interval,
+                            flush_interval=settings.usage_flush_interval,
+                            usage_retention_days=settings.usage_retention_days,
+                            error_retention_days=settings.error_log_retention_days)
+
     @staticmethod
     def _store(settings: Settings) -> PoolStore:
         if settings.redis_url:
@@ -127,11 +147,17 @@ class Gateway:
         return MemoryPoolStore()
 
     async def start(self) -> None:
+        if self.durable is not None:
+            await self.durable.start(self.settings.api_keys, self.settings.allowed_tokens,
+                                     self._projects(self.settings))
+            log.info("durable state: %s store ready", self.durable.store.backend)
+        elif not self.settings.data_dir:
+            log.warning("no DATA_DIR nor DATABASE_URL: keys and tokens changed at run time are not kept")
         await self.client.start()
         await self.events.start()
         await self.sessions.start()
         self.prober.start()
-        if not self.settings.api_keys:
+        if not self.keys.has_keys():
             log.warning("no API keys are configured: API calls will answer 503 until API_KEYS is set")
         if not self.tokens.configured:
             log.warning("ALLOWED_TOKENS is empty: every API call will be refused with 401")
@@ -140,6 +166,9 @@ class Gateway:
         await self.prober.stop()
         await self.sessions.stop()
         await self.events.stop()  # flushes analytics within its own time bound
+        if self.durable is not None:
+            await self.durable.stop()  # the last usage flush
+        await self.limiter.close()
         await self.client.close()
         await self.store.close()
 

@@ -112,7 +112,8 @@ class GeminiClient:
     def __init__(self, *, base_url: str, keys: KeyManager, max_retries: int, time_out: float,
                  connect_timeout: float, read_timeout: float, max_wait: float, connections: int,
                  max_per_key: int = 0, probe_model: str = "gemini-2.5-flash",
-                 on_outcome: Callable[[OutcomeKind], None] | None = None) -> None:
+                 on_outcome: Callable[[OutcomeKind], None] | None = None,
+                 on_report: Callable[[str, str, Outcome], None] | None = None) -> None:
         self._base = base_url.rstrip("/")
         self.keys = keys
         self._max_retries = max_retries
@@ -127,6 +128,7 @@ class GeminiClient:
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._probe_model = probe_model
         self._on_outcome = on_outcome
+        self._on_report = on_report  # (key id, model, outcome): usage history, memory only
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=self._connections, limit_per_host=self._connections,
@@ -250,6 +252,8 @@ class GeminiClient:
         """Every classified upstream answer passes here once: the pool acts on it, metrics count it."""
         if self._on_outcome is not None:
             self._on_outcome(outcome.kind)
+        if self._on_report is not None:
+            self._on_report(lease.key_id, model, outcome)
         await self.keys.report(lease, model, outcome)
 
     async def _take_slot(self, key_id: str) -> Callable[[], None]:

@@ -6,6 +6,7 @@ Plain Starlette routes rather than FastAPI's dependency-solving ones: these are 
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
@@ -18,8 +19,13 @@ from app.protocols.openai_chat.models import models_from_gemini
 from app.routes.common import BodyError, gateway, read_json
 from app.routes.responses import to_response
 from app.security import bearer
-from app.services.replies import JsonReply, openai_error_reply
+from app.services.replies import JsonReply, StreamReply, openai_error_reply, retry_after_header
+from app.state.durable.usage import CURRENT_CALL, CallTag
+from app.state.limits import Decision, TokenLimiter
+from app.state.policy import TokenPolicy
 from app.upstream import UpstreamResponse, UpstreamUnavailable
+
+_DECISION_TYPE = {401: "invalid_request_error", 403: "invalid_request_error", 429: "rate_limit_error"}
 
 
 def _error(status: int, message: str, type_: str, code: str | None = None, param: str | None = None,
@@ -28,9 +34,19 @@ def _error(status: int, message: str, type_: str, code: str | None = None, param
     return to_response(reply)
 
 
+def _refused(decision: Decision) -> Response:
+    return _error(decision.status, decision.message, _DECISION_TYPE.get(decision.status, "invalid_request_error"),
+                  decision.code, "model" if decision.status == 403 else None,
+                  retry_after_header(decision.retry_after) if decision.status == 429 else None)
+
+
 def _denied(request: Request) -> Response | None:
     gw = gateway(request)
-    if gw.tokens.check(bearer(request.headers)):
+    policy = gw.tokens.lookup(bearer(request.headers))
+    if policy is not None:
+        if not policy.enabled or policy.expired(time.time()):
+            return _error(401, "this token is disabled" if not policy.enabled else "this token has expired",
+                          "invalid_request_error", "invalid_api_key")
         if not gw.keys.has_keys():
             return _error(503, "no API keys are configured: set API_KEYS", "service_unavailable",
                           "no_keys_configured")
@@ -59,9 +75,40 @@ async def chat_completions(request: Request) -> Response:
     if stop is not None:
         return stop
     gw = gateway(request)
-    reply = await gw.chat.complete(payload, user_id=request.headers.get("x-user-id"),
-                                   session_id=request.headers.get("x-session-id"))
+    policy = gw.tokens.lookup(bearer(request.headers))
+    assert policy is not None  # _authorised_json let the caller in
+    model = payload.get("model") if isinstance(payload, dict) else None
+    decision = await gw.limiter.check(policy, model if isinstance(model, str) else "")
+    if not decision.allowed:
+        return _refused(decision)
+    # The call's token rides along so the usage feed can count it, and tells us the tokens it used.
+    tag = CallTag(policy.id)
+    CURRENT_CALL.set(tag)  # this request's own task: nothing to reset
+    try:
+        reply = await gw.chat.complete(payload, user_id=request.headers.get("x-user-id"),
+                                       session_id=request.headers.get("x-session-id"))
+    except BaseException:
+        await gw.limiter.record(policy, tag.tokens)
+        raise
+    if isinstance(reply, StreamReply):
+        reply.body = _settle_after(reply.body, gw.limiter, policy, tag)
+    else:
+        await gw.limiter.record(policy, tag.tokens)
     return to_response(reply, keepalive=gw.settings.stream_keepalive)
+
+
+async def _settle_after(body: AsyncIterator[bytes], limiter: TokenLimiter, policy: TokenPolicy,
+                        tag: CallTag) -> AsyncIterator[bytes]:
+    """Relay a stream, then return its concurrency slot and count its tokens, however it ends."""
+    CURRENT_CALL.set(tag)
+    try:
+        async for chunk in body:
+            yield chunk
+    finally:
+        aclose = getattr(body, "aclose", None)
+        if aclose is not None:
+            await aclose()  # a client disconnect must still reach the relay (it aborts the upstream)
+        await limiter.record(policy, tag.tokens)
 
 
 async def embeddings(request: Request) -> Response:

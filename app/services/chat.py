@@ -140,7 +140,8 @@ class ChatService:
             response = assemble_stream(keep) if keep else None
             self._publish(req, response, started, 200 if outcome is OK else 502, user_id, session_id,
                           upstream.key_id, text=translator.text, error=error, stream=True,
-                          size=request_size + 2 * len(translator.text) + 1024)
+                          size=request_size + 2 * len(translator.text) + 1024,
+                          extra={"usage": translator.usage} if translator.usage and response is None else None)
 
     @staticmethod
     def _translate_events(events: list[bytes], translator: StreamTranslator,
@@ -161,13 +162,15 @@ class ChatService:
 
     def _publish(self, req: ChatRequest, response: dict[str, Any] | None, started: float, status: int,
                  user_id: str | None, session_id: str | None, key_id: str | None, *, text: str = "",
-                 error: str | None = None, stream: bool = False, size: int = 0) -> None:
+                 error: str | None = None, stream: bool = False, size: int = 0,
+                 extra: dict[str, Any] | None = None) -> None:
         if not self._events.enabled:
             return
         self._events.publish(Interaction(
             surface="openai", model=req.model, request=req.body, response=response, started=started,
             finished=time.time(), status=status, stream=stream or req.stream, user_id=user_id,
-            session_id=session_id, key_id=key_id, error=error, output_text=text or "", size_hint=size))
+            session_id=session_id, key_id=key_id, error=error, output_text=text or "", size_hint=size,
+            extra=extra or {}))
 
 
 def _completion_text(completion: dict[str, Any]) -> str:
