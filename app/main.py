@@ -25,6 +25,7 @@ from app.observability.metrics import Metrics, RequestMetrics
 from app.observability.pipeline import build_event_sink
 from app.routes import openai as openai_routes
 from app.routes import admin as admin_routes
+from app.routes import admin_api as admin_api_routes
 from app.routes import native as native_routes
 from app.routes import ops as ops_routes
 from app.routes import sessions as session_routes
@@ -194,7 +195,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await gw.stop()
 
     routes = hot_first([*openai_routes.routes("/v1"), *openai_routes.routes("/hf/v1"), *native_routes.routes(),
-                        *ops_routes.routes(), *admin_routes.routes(), *session_routes.routes()])
+                        *ops_routes.routes(), *admin_routes.routes(), *admin_api_routes.routes(), *session_routes.routes()])
     middleware = [
         Middleware(RequestMetrics, metrics=gw.metrics),
         Middleware(BrowserCORS, allow_origins=settings.cors_allow_origins,

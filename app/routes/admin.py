@@ -54,8 +54,15 @@ async def add_key(request: Request) -> Response:
     if not isinstance(key, str) or not key.strip():
         return _error(400, "'key' must be a non-empty string")
     project = payload.get("project")
-    key_id = gw.keys.add_key(key, project if isinstance(project, str) else None)
-    return to_response(JsonReply.of({"id": key_id}, 201))
+    project = project if isinstance(project, str) else None
+    if gw.durable is None:
+        key_id = gw.keys.add_key(key, project)
+        return to_response(JsonReply.of({"id": key_id}, 201))
+    result = await gw.durable.store.add_keys([key], project)  # kept, and seen by every worker and replica
+    if result.refused:
+        return _error(400, f"'key' refused: {result.refused[0]['reason']}")
+    await gw.durable.refresh()
+    return to_response(JsonReply.of({"id": (result.added or result.existing)[0]}, 201))
 
 
 async def key_action(request: Request) -> Response:
@@ -64,7 +71,10 @@ async def key_action(request: Request) -> Response:
     gw = gateway(request)
     key_id, action = request.path_params["key_id"], request.path_params.get("action", "")
     try:
-        if request.method == "DELETE":
+        if request.method == "DELETE" and gw.durable is not None:
+            await gw.durable.store.remove_key(key_id)
+            await gw.durable.refresh()
+        elif request.method == "DELETE":
             if not gw.keys.remove_key(key_id):
                 raise UnknownKey(key_id)
         elif action == "enable":
