@@ -41,23 +41,28 @@ def _refused(decision: Decision) -> Response:
 
 
 def _denied(request: Request) -> Response | None:
+    return _caller(request)[1]
+
+
+def _caller(request: Request) -> tuple[TokenPolicy | None, Response | None]:
+    """The caller's token policy, or the response that refuses the caller."""
     gw = gateway(request)
     policy = gw.tokens.lookup(bearer(request.headers))
     if policy is not None:
         if not policy.enabled or policy.expired(time.time()):
-            return _error(401, "this token is disabled" if not policy.enabled else "this token has expired",
-                          "invalid_request_error", "invalid_api_key")
+            return None, _error(401, "this token is disabled" if not policy.enabled else "this token has expired",
+                                "invalid_request_error", "invalid_api_key")
         if not gw.keys.has_keys():
-            return _error(503, "no API keys are configured: set API_KEYS", "service_unavailable",
-                          "no_keys_configured")
-        return None
+            return None, _error(503, "no API keys are configured: set API_KEYS", "service_unavailable",
+                                "no_keys_configured")
+        return policy, None
     if not gw.tokens.configured:
         message = "the gateway has no ALLOWED_TOKENS configured, so it accepts no caller"
     elif request.headers.get("authorization"):
         message = "invalid bearer token"
     else:
         message = "missing bearer token: send 'Authorization: Bearer <token>'"
-    return _error(401, message, "invalid_request_error", "invalid_api_key")
+    return None, _error(401, message, "invalid_request_error", "invalid_api_key")
 
 
 async def _authorised_json(request: Request) -> tuple[Any, Response | None]:
@@ -71,12 +76,15 @@ async def _authorised_json(request: Request) -> tuple[Any, Response | None]:
 
 
 async def chat_completions(request: Request) -> Response:
-    payload, stop = await _authorised_json(request)
+    policy, stop = _caller(request)
     if stop is not None:
         return stop
+    assert policy is not None
     gw = gateway(request)
-    policy = gw.tokens.lookup(bearer(request.headers))
-    assert policy is not None  # _authorised_json let the caller in
+    try:
+        payload = await read_json(request, gw.settings.max_request_body)
+    except BodyError as exc:
+        return _error(exc.status, str(exc), "invalid_request_error")
     model = payload.get("model") if isinstance(payload, dict) else None
     decision = await gw.limiter.check(policy, model if isinstance(model, str) else "")
     if not decision.allowed:

@@ -163,6 +163,18 @@ class TokenLimiter:
             self._take = self._redis.register_script(_TAKE)
             self._settle = self._redis.register_script(_SETTLE)
         self.redis_errors = 0
+        # token id -> (minute, limits, window keys, limit args): rebuilt once a minute, not per request.
+        self._prepared: dict[str, tuple[int, Limits, tuple[str, ...], list[int]]] = {}
+
+    def _prepare(self, token: TokenPolicy, now: float) -> tuple[tuple[str, ...], list[int]]:
+        minute = int(now // MINUTE)
+        entry = self._prepared.get(token.id)
+        if entry is None or entry[0] != minute or entry[1] is not token.limits:
+            if len(self._prepared) > 10_000:
+                self._prepared.clear()
+            entry = self._prepared[token.id] = (minute, token.limits, _window_keys(token.id, now),
+                                                _limit_args(token.limits))
+        return entry[2], entry[3]
 
     async def check(self, token: TokenPolicy, model: str) -> Decision:
         now = self._clock()
@@ -172,7 +184,7 @@ class TokenLimiter:
         limits = token.limits
         if not limits.any:
             return ALLOW
-        keys, args = _window_keys(token.id, now), _limit_args(limits)
+        keys, args = self._prepare(token, now)
         which = await self._run_take(keys, args, now)
         return ALLOW if which == 0 else _refusal(which, limits, now)
 
@@ -182,7 +194,7 @@ class TokenLimiter:
         if not limits.any:
             return
         now = self._clock()
-        keys, args = _window_keys(token.id, now), _limit_args(limits)
+        keys, args = self._prepare(token, now)
         if self._redis is not None:
             try:
                 await self._settle(keys=list(keys), args=[*args, int(tokens), MINUTE + 5, DAY + 5])

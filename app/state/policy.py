@@ -35,10 +35,11 @@ class Limits:
     tpm: int | None = None
     tpd: int | None = None
     concurrent: int | None = None
+    any: bool = field(init=False, default=False)   # some limit is set: the limiter has work to do
 
-    @property
-    def any(self) -> bool:
-        return any(v is not None for v in (self.rpm, self.rpd, self.tpm, self.tpd, self.concurrent))
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "any", any(v is not None for v in (self.rpm, self.rpd, self.tpm, self.tpd,
+                                                                     self.concurrent)))
 
 
 @dataclass(frozen=True, slots=True)

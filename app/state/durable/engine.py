@@ -11,10 +11,12 @@ import asyncio
 import fcntl
 import hashlib
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from sqlalchemy import event, text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from .schema import Tables, migrate
 
@@ -53,21 +55,28 @@ def _lock_id(prefix: str) -> int:
     return int.from_bytes(hashlib.sha256(f"gateway-migrate:{prefix}".encode()).digest()[:8], "big", signed=True)
 
 
-async def run_migrations(engine: AsyncEngine, tables: Tables, prefix: str) -> int:
-    """Bring the schema up to date; safe when several processes do it at the same moment."""
+@asynccontextmanager
+async def locked(engine: AsyncEngine, prefix: str) -> AsyncIterator[AsyncConnection]:
+    """A transaction that holds the store-wide start-up lock: one process at a time migrates and seeds."""
     if engine.dialect.name == "postgresql":
         async with engine.begin() as conn:
             await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_id(prefix)})
-            return await conn.run_sync(migrate, tables)
+            yield conn
+        return
     path = engine.url.database or ""
     lock_path = f"{path}.{prefix}lock" if path and path != ":memory:" else None
     fd = await asyncio.to_thread(_flock, lock_path) if lock_path else None
     try:
         async with engine.begin() as conn:
-            return await conn.run_sync(migrate, tables)
+            yield conn
     finally:
         if fd is not None:
             os.close(fd)  # closing the descriptor releases the lock
+
+
+async def run_migrations(conn: AsyncConnection, tables: Tables) -> int:
+    """Bring the schema up to date inside ``locked``; safe when several processes start at the same moment."""
+    return await conn.run_sync(migrate, tables)
 
 
 def _flock(path: str) -> int:

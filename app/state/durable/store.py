@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from app.keys import key_id as make_key_id
 from app.state.policy import Limits, TokenPolicy, hash_secret, seed_token_id
 
-from .engine import open_engine, run_migrations
+from .engine import locked, open_engine, run_migrations
 from .schema import USAGE_COUNTERS, Tables, build_tables
 from .secrets import CipherError, KeyCipher, placeholder_reason
 from .usage import ErrorEntry, UsageKey
@@ -65,8 +65,8 @@ class DurableStore:
     async def start(self, seed_keys: Sequence[str] = (), seed_tokens: Sequence[str] = (),
                     projects: dict[str, str] | None = None) -> None:
         """Migrate, check the encryption setting against what is stored, re-seal, seed from settings."""
-        await run_migrations(self.engine, self.t, self.prefix)
-        async with self.engine.begin() as conn:
+        async with locked(self.engine, self.prefix) as conn:
+            await run_migrations(conn, self.t)
             await self._reseal(conn)
             changed = await self._seed_keys(conn, seed_keys, projects or {})
             changed |= await self._seed_tokens(conn, seed_tokens)
