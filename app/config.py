@@ -157,6 +157,16 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s) URL")
         return value.rstrip("/")
 
+    @field_validator("encryption_key")
+    @classmethod
+    def _encryption_key(cls, value: str | None) -> str | None:
+        from app.state.durable.secrets import CipherError, KeyCipher
+        try:
+            KeyCipher(value)
+        except CipherError as exc:
+            raise ValueError(str(exc)) from None
+        return value or None
+
     @field_validator("log_level")
     @classmethod
     def _log_level(cls, value: str) -> str:

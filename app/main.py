@@ -30,7 +30,7 @@ from app.routes import native as native_routes
 from app.routes import ops as ops_routes
 from app.routes import sessions as session_routes
 from app.security import TokenGuard
-from app.state.durable import DurableState, DurableStore, KeyCipher, database_url
+from app.state.durable import CipherError, DurableState, DurableStore, KeyCipher, database_url
 from app.state.limits import TokenLimiter
 from app.state.policy import TokenRegistry
 from app.services.chat import ChatService
@@ -149,8 +149,12 @@ class Gateway:
 
     async def start(self) -> None:
         if self.durable is not None:
-            await self.durable.start(self.settings.api_keys, self.settings.allowed_tokens,
-                                     self._projects(self.settings))
+            try:
+                await self.durable.start(self.settings.api_keys, self.settings.allowed_tokens,
+                                         self._projects(self.settings))
+            except CipherError as exc:
+                log.critical("cannot start: %s", exc)
+                raise
             log.info("durable state: %s store ready", self.durable.store.backend)
         elif not self.settings.data_dir:
             log.warning("no DATA_DIR nor DATABASE_URL: keys and tokens changed at run time are not kept")
@@ -195,7 +199,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await gw.stop()
 
     routes = hot_first([*openai_routes.routes("/v1"), *openai_routes.routes("/hf/v1"), *native_routes.routes(),
-                        *ops_routes.routes(), *admin_routes.routes(), *admin_api_routes.routes(), *session_routes.routes()])
+                        *ops_routes.routes(), *admin_routes.routes(), *admin_api_routes.routes(),
+                        *session_routes.routes()])
     middleware = [
         Middleware(RequestMetrics, metrics=gw.metrics),
         Middleware(BrowserCORS, allow_origins=settings.cors_allow_origins,

@@ -64,8 +64,8 @@ async def aiosqlite_run(path: str) -> tuple[float, float]:
         rows = [(1, f"key{i}", 1) for i in range(ROWS)]
         t0 = time.perf_counter()
         for _ in range(5):
-            await db.executemany("INSERT INTO u VALUES (?,?,?) ON CONFLICT (hour,k) DO UPDATE SET n = n + excluded.n",
-                                 rows)
+            await db.executemany(
+                "INSERT INTO u VALUES (?,?,?) ON CONFLICT (hour,k) DO UPDATE SET n = n + excluded.n", rows)
             await db.commit()
         flush = (time.perf_counter() - t0) / 5
         t0 = time.perf_counter()
@@ -84,8 +84,8 @@ async def asyncpg_run(dsn: str) -> tuple[float, float]:
     t0 = time.perf_counter()
     for _ in range(5):
         async with pool.acquire() as c, c.transaction():
-            await c.executemany("INSERT INTO bu VALUES ($1,$2,$3) ON CONFLICT (hour,k) DO UPDATE SET n = bu.n + excluded.n",
-                                rows)
+            await c.executemany(
+                "INSERT INTO bu VALUES ($1,$2,$3) ON CONFLICT (hour,k) DO UPDATE SET n = bu.n + excluded.n", rows)
     flush = (time.perf_counter() - t0) / 5
     t0 = time.perf_counter()
     for _ in range(POLLS):

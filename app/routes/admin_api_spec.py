@@ -38,7 +38,8 @@ OPENAPI: dict[str, Any] = {
                 "keys": {"oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}],
                          "description": "keys, or one pasted text with keys separated by blanks/commas/lines"},
                 "project": {"type": "string"}}},
-            "Label": {"type": "object", "required": ["project"], "properties": {"project": {"type": ["string", "null"]}}},
+            "Label": {"type": "object", "required": ["project"],
+                      "properties": {"project": {"type": ["string", "null"]}}},
             "Token": {"type": "object", "properties": {
                 "name": {"type": "string"}, "enabled": {"type": "boolean"},
                 "expires_at": {"type": ["number", "string", "null"], "description": "epoch seconds or ISO 8601"},

@@ -225,3 +225,13 @@ def test_usage_counts_equal_what_the_upstream_saw(fake, tmp_path: Path) -> None:
         assert day[0]["requests"] == 8
         text = admin(gw, "GET", "/errors").text + gw.logs()
         assert ok not in text and invalid not in text and limited not in text
+
+
+def test_refuses_to_start_with_encrypted_keys_and_no_encryption_key(fake, tmp_path: Path) -> None:
+    data = str(tmp_path / "d")
+    with start_gateway(fake.base_url, api_keys=[unique("ok-enc")], data_dir=data,
+                       encryption_key=Fernet.generate_key().decode()):
+        pass
+    with start_gateway(fake.base_url, api_keys=[], data_dir=data, wait=False) as gw:
+        assert gw.process.wait(20) != 0
+        assert "encrypted API keys but ENCRYPTION_KEY is not set" in gw.logs()

@@ -100,6 +100,7 @@ def test_registry_keeps_digests_only() -> None:
     assert not reg.check("sk-one") and not reg.check("sk-two") and reg.lookup("sk-two") is not None
 
 
-@pytest.mark.parametrize("pattern,model,ok", [("gemini-*", "gemini-2.5-pro", True), ("*-flash", "gemini-2.5-pro", False)])
+@pytest.mark.parametrize("pattern,model,ok", [("gemini-*", "gemini-2.5-pro", True),
+                                              ("*-flash", "gemini-2.5-pro", False)])
 def test_allowlist_globs(pattern: str, model: str, ok: bool) -> None:
     assert TokenPolicy("x", "x", models=(pattern,)).allows_model(model) is ok
