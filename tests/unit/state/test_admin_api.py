@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import pytest
+from cryptography.fernet import Fernet
 
 from app.config import Settings
 from app.routes.admin_api import Invalid, _expiry, _pasted, _token_fields, masked_settings
 
 
 def test_settings_are_masked() -> None:
+    fernet = Fernet.generate_key().decode()
     settings = Settings(_env_file=None, api_keys=["AQ.secret-one-0123456789"], allowed_tokens=["tok-secret"],
-                        encryption_key="fernet-secret", database_url="postgresql://gw:pw-secret@db:5432/gw",
+                        encryption_key=fernet, database_url="postgresql://gw:pw-secret@db:5432/gw",
                         reconify_api_key="rk-secret")
     view = masked_settings(settings)
     text = repr(view)
-    for secret in ("AQ.secret-one", "tok-secret", "fernet-secret", "pw-secret", "rk-secret"):
+    for secret in ("AQ.secret-one", "tok-secret", fernet, "pw-secret", "rk-secret"):
         assert secret not in text
     assert view["api_keys"] == {"count": 1} and view["encryption_key"] == "***"
     assert view["database_url"] == "postgresql://gw:***@db:5432/gw"
