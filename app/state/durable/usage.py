@@ -28,6 +28,11 @@ _CLASS = {OutcomeKind.RATE_LIMITED: _INDEX["rate_limited"], OutcomeKind.QUOTA_EX
           OutcomeKind.KEY_INVALID: _INDEX["key_invalid"], OutcomeKind.CLIENT_ERROR: _INDEX["client_error"],
           OutcomeKind.TRANSIENT: _INDEX["transient"]}
 MAX_ERRORS_BUFFERED = 10_000
+#: Distinct rows held between flushes; beyond it new models fold into OTHER_MODEL, so client-chosen model
+#: names cannot grow the buffer without bound.
+MAX_ROWS_BUFFERED = 50_000
+OTHER_MODEL = "(other)"
+_MODEL_LEN = 128  # the column's width
 
 UsageKey = tuple[int, str, str, str]   # hour, "key"/"token", subject id, model
 
@@ -81,6 +86,14 @@ class UsageBuffer:
     def _row(self, key: UsageKey) -> list[int]:
         row = self.rows.get(key)
         if row is None:
+            hour, kind, subject, model = key
+            if len(model) > _MODEL_LEN or len(self.rows) >= MAX_ROWS_BUFFERED:
+                folded = (hour, kind, subject, OTHER_MODEL if len(self.rows) >= MAX_ROWS_BUFFERED
+                          else model[:_MODEL_LEN])
+                row = self.rows.get(folded)
+                if row is None:
+                    row = self.rows[folded] = [0] * _N
+                return row
             row = self.rows[key] = [0] * _N
         return row
 
@@ -93,7 +106,7 @@ class UsageBuffer:
             return
         row[_CLASS[kind]] += 1
         reason = scrub(outcome.reason or "")[:300]
-        self.errors.append(ErrorEntry(now, key_id, model, kind.value, outcome.status, reason))
+        self.errors.append(ErrorEntry(now, key_id, model[:_MODEL_LEN], kind.value, outcome.status, reason))
 
     def count_call(self, *, key_id: str | None, token_id: str | None, model: str, status: int,
                    counts: tuple[int, int, int, int], latency_ms: float, now: float) -> None:

@@ -134,3 +134,16 @@ async def test_prune_drops_old_rows(store_factory) -> None:
     await store.flush_usage(*buf.drain())
     await store.prune(1, 1)
     assert await store.usage() == [] and await store.errors() == []
+
+
+def test_buffer_bounds_client_chosen_model_names(monkeypatch) -> None:
+    from app.state.durable import usage as usage_mod
+    monkeypatch.setattr(usage_mod, "MAX_ROWS_BUFFERED", 3)
+    buf = UsageBuffer()
+    ok = Outcome(OutcomeKind.OK, 200)
+    for i in range(10):
+        buf.count_outcome("k1", f"model-{i}", ok, 0.0)
+    buf.count_outcome("k2", "m" * 500, ok, 0.0)
+    models = sorted(m for (_, _, _, m) in buf.rows)
+    assert len(buf.rows) == 5 and "(other)" in models and all(len(m) <= 128 for m in models)
+    assert sum(r[0] for r in buf.rows.values()) == 11
