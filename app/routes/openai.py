@@ -6,7 +6,6 @@ Plain Starlette routes rather than FastAPI's dependency-solving ones: these are 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
@@ -19,9 +18,9 @@ from app.protocols.openai_chat.models import models_from_gemini
 from app.routes.common import BodyError, gateway, read_json
 from app.routes.responses import to_response
 from app.security import bearer
-from app.services.replies import JsonReply, StreamReply, openai_error_reply, retry_after_header
-from app.state.durable.usage import CURRENT_CALL, CallTag
-from app.state.limits import Decision, TokenLimiter
+from app.routes.metering import metered
+from app.services.replies import JsonReply, openai_error_reply, retry_after_header
+from app.state.limits import Decision
 from app.state.policy import TokenPolicy
 from app.upstream import UpstreamResponse, UpstreamUnavailable
 
@@ -89,34 +88,9 @@ async def chat_completions(request: Request) -> Response:
     decision = await gw.limiter.check(policy, model if isinstance(model, str) else "")
     if not decision.allowed:
         return _refused(decision)
-    # The call's token rides along so the usage feed can count it, and tells us the tokens it used.
-    tag = CallTag(policy.id)
-    CURRENT_CALL.set(tag)  # this request's own task: nothing to reset
-    try:
-        reply = await gw.chat.complete(payload, user_id=request.headers.get("x-user-id"),
-                                       session_id=request.headers.get("x-session-id"))
-    except BaseException:
-        await gw.limiter.record(policy, tag.tokens)
-        raise
-    if isinstance(reply, StreamReply):
-        reply.body = _settle_after(reply.body, gw.limiter, policy, tag)
-    else:
-        await gw.limiter.record(policy, tag.tokens)
+    reply = await metered(gw.limiter, policy, lambda: gw.chat.complete(
+        payload, user_id=request.headers.get("x-user-id"), session_id=request.headers.get("x-session-id")))
     return to_response(reply, keepalive=gw.settings.stream_keepalive)
-
-
-async def _settle_after(body: AsyncIterator[bytes], limiter: TokenLimiter, policy: TokenPolicy,
-                        tag: CallTag) -> AsyncIterator[bytes]:
-    """Relay a stream, then return its concurrency slot and count its tokens, however it ends."""
-    CURRENT_CALL.set(tag)
-    try:
-        async for chunk in body:
-            yield chunk
-    finally:
-        aclose = getattr(body, "aclose", None)
-        if aclose is not None:
-            await aclose()  # a client disconnect must still reach the relay (it aborts the upstream)
-        await limiter.record(policy, tag.tokens)
 
 
 async def embeddings(request: Request) -> Response:

@@ -235,3 +235,24 @@ def test_refuses_to_start_with_encrypted_keys_and_no_encryption_key(fake, tmp_pa
     with start_gateway(fake.base_url, api_keys=[], data_dir=data, wait=False) as gw:
         assert gw.process.wait(20) != 0
         assert "encrypted API keys but ENCRYPTION_KEY is not set" in gw.logs()
+
+
+def test_token_limits_in_the_native_shape(fake, tmp_path: Path) -> None:
+    key = unique("ok-native")
+    with start_gateway(fake.base_url, api_keys=[key], data_dir=str(tmp_path / "d")) as gw:
+        def generate(token: str, model: str = MODEL) -> requests.Response:
+            return requests.post(f"{gw.url}/v1beta/models/{model}:generateContent", timeout=30,
+                                 headers={"x-goog-api-key": token},
+                                 json={"contents": [{"role": "user", "parts": [{"text": "hi"}]}]})
+
+        limited = _token(gw, limits={"rpm": 2}, models=["gemini-2.5-*"])
+        assert [generate(limited).status_code for _ in range(2)] == [200, 200]
+        third = generate(limited)
+        assert third.status_code == 429 and int(third.headers["retry-after"]) >= 1
+        assert third.json()["error"]["status"] == "RESOURCE_EXHAUSTED"
+        fake.reset()
+        outside = generate(limited, "gemini-3-pro-preview")
+        assert outside.status_code == 403 and outside.json()["error"]["status"] == "PERMISSION_DENIED"
+        assert fake.requests() == []
+        expired = generate(_token(gw, expires_at="2020-01-01T00:00:00Z"))
+        assert expired.status_code == 401 and expired.json()["error"]["status"] == "UNAUTHENTICATED"
