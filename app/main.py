@@ -178,7 +178,10 @@ class Gateway:
         await self.store.close()
 
     def health_extras(self) -> dict[str, Any]:
-        return {"analytics": self.events.stats(), "prober": self.prober.stats()}
+        extras = {"analytics": self.events.stats(), "prober": self.prober.stats()}
+        if self.durable is not None:
+            extras["durable"] = {"backend": self.durable.store.backend, **self.durable.stats}
+        return extras
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

@@ -225,6 +225,8 @@ def test_usage_counts_equal_what_the_upstream_saw(fake, tmp_path: Path) -> None:
         assert day[0]["requests"] == 8
         text = admin(gw, "GET", "/errors").text + gw.logs()
         assert ok not in text and invalid not in text and limited not in text
+        durable = gw.health()["durable"]
+        assert durable["backend"] == "sqlite" and durable["flushes"] >= 1 and durable["flush_errors"] == 0
 
 
 def test_refuses_to_start_with_encrypted_keys_and_no_encryption_key(fake, tmp_path: Path) -> None:

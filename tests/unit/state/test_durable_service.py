@@ -3,7 +3,6 @@ usage tap counts calls against the caller's token; KeyManager.replace_keys keeps
 
 from __future__ import annotations
 
-
 from app.keys import KeyManager, MemoryPoolStore, Outcome, OutcomeKind, key_id
 from app.observability.events import Interaction, NullSink
 from app.state.durable import CURRENT_CALL, CallTag, DurableState
