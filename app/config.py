@@ -99,7 +99,8 @@ class Settings(BaseSettings):
     header_timeout: float = Field(10.0, gt=0, description="longest a client may take to send request headers")
     keepalive_timeout: int = Field(5, ge=1, description="idle seconds before a kept-alive connection closes")
     body_timeout: float = Field(30.0, gt=0, description="longest pause while a request body arrives")
-    data_dir: str = Field("data", description="writable folder for files the gateway writes (file logs)")
+    data_dir: str = Field("data", description="writable folder: file logs and the SQLite store; empty (and no "
+                          "DATABASE_URL) = no durable store")
     cors_allow_origins: StrList = Field(default_factory=lambda: ["*"])
     cors_allow_methods: StrList = Field(default_factory=lambda: ["*"])
     cors_allow_headers: StrList = Field(default_factory=lambda: ["*"])
@@ -111,6 +112,14 @@ class Settings(BaseSettings):
     responses_max_count: int = Field(10000, ge=1, description="stored responses kept in memory, oldest dropped")
     responses_max_bytes: int = Field(64 * 1024 * 1024, ge=1024, description="bytes of stored responses in memory; "
                                      "also the cap on one stored response in Redis")
+    # Durable operator state (app/state/durable): keys, client tokens, usage history, error log.
+    database_url: str | None = Field(None, description="postgresql://... for a store shared by replicas")
+    database_table_prefix: str = Field("gw_", pattern=r"^[a-z][a-z0-9_]{0,30}$")
+    encryption_key: str | None = Field(None, description="Fernet key(s), comma-separated; the first encrypts")
+    state_poll_interval: float = Field(2.0, gt=0, description="seconds between checks for changed keys/tokens")
+    usage_flush_interval: float = Field(10.0, gt=0, description="seconds between usage/error-log flushes")
+    usage_retention_days: int = Field(90, ge=1)
+    error_log_retention_days: int = Field(14, ge=1)
 
     # Chat sessions.
     valid_users_file: str = "valid_users.txt"
@@ -200,6 +209,16 @@ class Settings(BaseSettings):
         if not re.match(r"^https?://[^\s/]+", value):
             raise ValueError("must be an http(s) URL")
         return value.rstrip("/")
+
+    @field_validator("encryption_key")
+    @classmethod
+    def _encryption_key(cls, value: str | None) -> str | None:
+        from app.state.durable.secrets import CipherError, KeyCipher
+        try:
+            KeyCipher(value)
+        except CipherError as exc:
+            raise ValueError(str(exc)) from None
+        return value or None
 
     @field_validator("log_level")
     @classmethod

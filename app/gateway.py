@@ -17,6 +17,9 @@ from app.observability.events import EventSink
 from app.observability.metrics import Metrics
 from app.observability.pipeline import build_event_sink
 from app.security import TokenGuard
+from app.state.durable import CipherError, DurableState, DurableStore, KeyCipher, database_url
+from app.state.limits import TokenLimiter
+from app.state.policy import TokenRegistry
 from app.services.chat import ChatService
 from app.services.completions import CompletionsService
 from app.services.embeddings import EmbeddingsService
@@ -39,7 +42,9 @@ class Gateway:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.tokens = TokenGuard(settings.allowed_tokens)
+        # Client tokens: ALLOWED_TOKENS at first, then whatever the durable store holds (same interface).
+        self.tokens = TokenRegistry(settings.allowed_tokens)
+        self.limiter = TokenLimiter(settings.redis_url)
         self.admin_guard = TokenGuard([settings.auth_token] if settings.auth_token else [])
         self.metrics_guard = TokenGuard([settings.metrics_token] if settings.metrics_token else [])
         self.metrics = Metrics()
@@ -48,10 +53,14 @@ class Gateway:
                                project_of=self._projects(settings),
                                surge=SurgeDetector(settings.ip_limit_threshold, settings.ip_limit_window),
                                max_wait=settings.max_wait, max_concurrent=settings.max_concurrent_per_key)
+        self.durable = self._durable(settings)
         self.client = GeminiClient(UpstreamConfig.from_settings(settings), self.keys,
-                                   on_outcome=self.metrics.upstream)
+                                   on_outcome=self.metrics.upstream,
+                                   on_report=self.durable.on_report if self.durable else None)
         self.prober = KeyProber(self.keys, self.client, interval=settings.check_interval)
         self.events: EventSink = build_event_sink(settings)
+        if self.durable is not None:
+            self.events = self.durable.tap(self.events)  # counts usage, then hands on to analytics
         self.signatures = SignatureCache()
         self.fetcher = self._fetcher(settings)
         self.catalog = ModelCatalog(self.client, settings.models_cache_ttl)
@@ -87,6 +96,17 @@ class Gateway:
                 out[kid] = project
         return out
 
+    def _durable(self, settings: Settings) -> DurableState | None:
+        url = database_url(settings.data_dir, settings.database_url)
+        if url is None:
+            return None
+        store = DurableStore(url, prefix=settings.database_table_prefix,
+                             cipher=KeyCipher(settings.encryption_key))
+        return DurableState(store, self.keys, self.tokens, poll_interval=settings.state_poll_interval,
+                            flush_interval=settings.usage_flush_interval,
+                            usage_retention_days=settings.usage_retention_days,
+                            error_retention_days=settings.error_log_retention_days)
+
     @staticmethod
     def _fetcher(settings: Settings) -> SafeFetcher | None:
         """The SSRF-safe fetcher for client-named URLs, or None when ``FETCH_CLIENT_URLS`` is off."""
@@ -103,11 +123,21 @@ class Gateway:
         return MemoryPoolStore()
 
     async def start(self) -> None:
+        if self.durable is not None:
+            try:
+                await self.durable.start(self.settings.api_keys, self.settings.allowed_tokens,
+                                         self._projects(self.settings))
+            except CipherError as exc:
+                log.critical("cannot start: %s", exc)
+                raise
+            log.info("durable state: %s store ready", self.durable.store.backend)
+        elif not self.settings.data_dir:
+            log.warning("no DATA_DIR nor DATABASE_URL: keys and tokens changed at run time are not kept")
         await self.client.start()
         await self.events.start()
         await self.sessions.start()
         self.prober.start()
-        if not self.settings.api_keys:
+        if not self.keys.has_keys():
             log.warning("no API keys are configured: API calls will answer 503 until API_KEYS is set")
         if self.settings.fetch_allow_private:
             log.warning("FETCH_ALLOW_PRIVATE is on: client URLs may reach internal addresses")
@@ -120,6 +150,9 @@ class Gateway:
         await self.prober.stop()
         await self.sessions.stop()
         await self.events.stop()  # flushes analytics within its own time bound
+        if self.durable is not None:
+            await self.durable.stop()  # the last usage flush
+        await self.limiter.close()
         await self.client.close()
         if self.fetcher is not None:
             await self.fetcher.close()
@@ -129,4 +162,7 @@ class Gateway:
         await self.affinity.close()
 
     def health_extras(self) -> dict[str, Any]:
-        return {"analytics": self.events.stats(), "prober": self.prober.stats()}
+        extras: dict[str, Any] = {"analytics": self.events.stats(), "prober": self.prober.stats()}
+        if self.durable is not None:
+            extras["durable"] = {"backend": self.durable.store.backend, **self.durable.stats}
+        return extras

@@ -24,6 +24,7 @@ from app.gateway import Gateway
 from app.observability.logs import setup_logging
 from app.observability.metrics import RequestMetrics
 from app.routes import admin as admin_routes
+from app.routes import admin_api as admin_api_routes
 from app.routes import anthropic as anthropic_routes
 from app.routes import native as native_routes
 from app.routes import openai as openai_routes
@@ -76,6 +77,7 @@ def surface_routes() -> list[BaseRoute]:
         Mount("/gemini/upload/v1beta", routes=upload),
         *session_routes.routes(),
         *admin_routes.routes(),
+        *admin_api_routes.routes(),
         *ops_routes.routes(),
     ]
 

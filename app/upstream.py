@@ -144,12 +144,14 @@ class GeminiClient:
     """Sends Gemini REST calls on pool keys; owns the process's single connection pool."""
 
     def __init__(self, config: UpstreamConfig, keys: KeyManager, *,
-                 on_outcome: Callable[[OutcomeKind], None] | None = None) -> None:
+                 on_outcome: Callable[[OutcomeKind], None] | None = None,
+                 on_report: Callable[[str, str, Outcome], None] | None = None) -> None:
         self.config = config
         self._base = config.base_url.rstrip("/")
         self.keys = keys
         self._session: aiohttp.ClientSession | None = None
         self._on_outcome = on_outcome
+        self._on_report = on_report  # (key id, model, outcome): the usage history, in memory only
 
     async def start(self) -> None:
         connections = self.config.connections
@@ -286,6 +288,8 @@ class GeminiClient:
         """Every classified upstream answer passes here once: metrics count it, the lease tells the pool."""
         if self._on_outcome is not None:
             self._on_outcome(outcome.kind)
+        if self._on_report is not None:
+            self._on_report(lease.key_id, lease.model, outcome)
         await lease.report(outcome)
 
     async def _attempt(self, method: str, url: str, lease: Lease, *, model: str, body: bytes | None,

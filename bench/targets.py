@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -96,6 +97,8 @@ def gateway_env(upstream: Proc, port: int, *, impl: str = "lean", extra: dict[st
         "GATEWAY_ENV_FILE": "", "HOST": "127.0.0.1", "PORT": str(port), "API_KEYS": BENCH_KEYS,
         "ALLOWED_TOKENS": TOKEN, "BASE_URL": upstream.url + "/v1beta", "LOG_LEVEL": "WARNING",
         "INTERACTION_LOG": "", "PYTHONUNBUFFERED": "1", "BENCH_STREAM_IMPL": impl,
+        # The durable store on (as deployed), in a folder of its own so runs never share state.
+        "DATA_DIR": tempfile.mkdtemp(prefix="bench-data-"),
     })
     env.update(extra or {})
     return env

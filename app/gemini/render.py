@@ -24,7 +24,7 @@ def render_error(exc: GatewayError) -> tuple[int, bytes | dict[str, Any], dict[s
     """(status, body, headers, content type); ``body`` is bytes only for an upstream answer passed on."""
     if isinstance(exc, UpstreamError):
         return exc.status, exc.body, exc.headers() if exc.status == 429 else {}, exc.content_type
-    if isinstance(exc, Unauthenticated):
+    if type(exc) is Unauthenticated:  # a bad caller token: exactly Google's answer for a bad key
         body = google_error_body(400, "API key not valid. Please pass a valid API key.", "INVALID_ARGUMENT")
         body["error"]["details"] = _BAD_KEY_DETAILS
         return 400, body, {}, "application/json"

@@ -98,6 +98,10 @@ class Lease:
         return f"Lease(key_id={self.key_id!r})"
 
     @property
+    def model(self) -> str:
+        return self._model
+
+    @property
     def reported(self) -> bool:
         return self._reported
 
@@ -253,6 +257,23 @@ class KeyManager:
         self._stream_streaks.pop(key_id, None)
         self._rebuild()
         return True
+
+    def replace_keys(self, keys: Sequence[tuple[str, str | None]]) -> None:
+        """Make ``(key, project)`` pairs the whole pool (the durable store changed). Leases of keys that stay
+        are kept, so a request in flight and the shared state of a key are untouched."""
+        pool: dict[str, str] = {}
+        projects: dict[str, str] = {}
+        for key, project in keys:
+            key = key.strip()
+            if not key:
+                continue
+            kid = make_key_id(key)
+            pool.setdefault(kid, key)
+            if project:
+                projects[kid] = project
+        self._keys, self._project_of = pool, projects
+        self._rl_streak = {k: v for k, v in self._rl_streak.items() if k[0] in pool}
+        self._rebuild()
 
     def lease_for(self, key_id: str) -> Lease:
         """A bare lease of a specific key (no slot, reports straight to the pool), for the prober of disabled

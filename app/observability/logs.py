@@ -16,5 +16,7 @@ def setup_logging(level: str) -> None:
     root.addHandler(handler)
     root.setLevel(level)
     root._gateway_configured = True  # type: ignore[attr-defined]
-    # aiohttp logs full URLs at debug level; keep it quiet whatever LOG_LEVEL says.
-    logging.getLogger("aiohttp").setLevel(logging.WARNING)
+    # These libraries log what must never reach a log at debug level (aiohttp: full URLs; aiosqlite and
+    # SQLAlchemy: statement parameters, i.e. pool keys and token digests): quiet whatever LOG_LEVEL says.
+    for name in ("aiohttp", "aiosqlite", "sqlalchemy", "asyncpg"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -12,7 +12,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from app.errors import GatewayError, InvalidRequest, NotFound, Unauthenticated
-from app.keys import UnknownKey
+from app.keys import UnknownKey, key_id
 from app.keys.validate import KeyFormatError, checked_keys
 from app.routes.common import gateway, read_json
 from app.routes.responses import to_response
@@ -56,7 +56,15 @@ async def add_key(request: Request) -> Response:
     except KeyFormatError as exc:
         raise InvalidRequest(f"'key': {exc}", param="key") from None
     project = payload.get("project")
-    ids = [gw.keys.add_key(k, project if isinstance(project, str) else None) for k in keys]
+    project = project if isinstance(project, str) else None
+    if gw.durable is None:
+        ids = [gw.keys.add_key(k, project) for k in keys]
+        return to_response(JsonReply.of({"id": ids[0], "ids": ids}, 201))
+    result = await gw.durable.store.add_keys(keys, project)  # kept, and seen by every worker and replica
+    if result.refused:
+        raise InvalidRequest(f"'key' refused: {result.refused[0]['reason']}", param="key")
+    await gw.durable.refresh()
+    ids = list(dict.fromkeys(key_id(k) for k in keys))  # in the order pasted
     return to_response(JsonReply.of({"id": ids[0], "ids": ids}, 201))
 
 
@@ -64,7 +72,10 @@ async def key_action(request: Request) -> Response:
     gw = gateway(request)
     key_id, action = request.path_params["key_id"], request.path_params.get("action", "")
     try:
-        if request.method == "DELETE":
+        if request.method == "DELETE" and gw.durable is not None:
+            await gw.durable.store.remove_key(key_id)
+            await gw.durable.refresh()
+        elif request.method == "DELETE":
             if not gw.keys.remove_key(key_id):
                 raise UnknownKey(key_id)
         elif action == "enable":

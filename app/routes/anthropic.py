@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from app.errors import GatewayError, NoKeysConfigured, Unauthenticated
 from app.protocols.anthropic.errors import render_error
+from app.routes.access import admitted, client_policy
 from app.routes.common import gateway, read_json
 from app.routes.responses import to_response
 from app.security import bearer
@@ -32,7 +33,7 @@ def render(exc: GatewayError) -> Response:
 def authenticate(request: Request) -> None:
     gw = gateway(request)
     token = request.headers.get("x-api-key") or bearer(request.headers)
-    if not gw.tokens.check(token):
+    if client_policy(request, token) is None:
         if not gw.tokens.configured:
             raise Unauthenticated("the gateway has no ALLOWED_TOKENS configured, so it accepts no caller")
         if token:
@@ -55,7 +56,8 @@ def _session(request: Request) -> str | None:
 async def messages(request: Request) -> Response:
     gw = gateway(request)
     payload = await read_json(request, gw.settings.max_request_body)
-    reply = await gw.messages.create(payload, session_id=_session(request))
+    model = payload.get("model") if isinstance(payload, dict) else None
+    reply = await admitted(request, model, lambda: gw.messages.create(payload, session_id=_session(request)))
     return to_response(reply, keepalive=gw.settings.stream_keepalive)
 
 

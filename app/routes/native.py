@@ -9,6 +9,7 @@ from starlette.routing import Route
 
 from app.errors import GatewayError, NoKeysConfigured, NotFound, PermissionDenied, Unauthenticated
 from app.gemini.render import render_error
+from app.routes.access import admitted, client_policy
 from app.routes.common import gateway, read_body
 from app.routes.responses import to_response
 from app.security import native_token
@@ -38,7 +39,7 @@ def authenticate(request: Request) -> None:
     token = native_token(request.headers, query)
     if token is None:
         raise PermissionDenied(_NO_CALLER)
-    if not gw.tokens.check(token):
+    if client_policy(request, token) is None:
         raise Unauthenticated("API key not valid. Please pass a valid API key.")
     if not gw.keys.has_keys():
         raise NoKeysConfigured("no API keys are configured: set API_KEYS")
@@ -84,10 +85,10 @@ async def call_model(request: Request) -> Response:
         owner = await gw.resources.route_body(body, _caller(request))
         if owner.error is not None:
             return to_response(owner.error)
-    reply = await gw.native.call(model, method, body, _query(request),
-                                 user_id=request.headers.get("x-user-id"),
-                                 session_id=request.headers.get("x-session-id"), key_id=owner.key_id,
-                                 hint=None if owner.key_id else affinity_hint(request.headers))
+    reply = await admitted(request, model, lambda: gw.native.call(
+        model, method, body, _query(request), user_id=request.headers.get("x-user-id"),
+        session_id=request.headers.get("x-session-id"), key_id=owner.key_id,
+        hint=None if owner.key_id else affinity_hint(request.headers)))
     return to_response(reply, keepalive=None)
 
 

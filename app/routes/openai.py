@@ -16,6 +16,7 @@ from starlette.routing import Route
 from app.errors import GatewayError, NoKeysConfigured, NotFound, Unauthenticated
 from app.protocols.openai_chat.errors import render_error
 from app.protocols.openai_chat.models import models_from_gemini
+from app.routes.access import admitted, client_policy
 from app.routes.common import gateway, read_json
 from app.routes.responses import to_response
 from app.keys import tenant_of
@@ -34,7 +35,7 @@ def render(exc: GatewayError) -> Response:
 def authenticate(request: Request) -> None:
     """A client token as ``Authorization: Bearer``; with no pool keys at all, say so before anything else."""
     gw = gateway(request)
-    if gw.tokens.check(bearer(request.headers)):
+    if client_policy(request, bearer(request.headers)) is not None:
         if not gw.keys.has_keys():
             raise NoKeysConfigured("no API keys are configured: set API_KEYS")
         return
@@ -56,16 +57,17 @@ async def body_of(request: Request) -> Any:
 async def chat_completions(request: Request) -> Response:
     payload = await body_of(request)
     gw = gateway(request)
-    reply = await gw.chat.complete(payload, user_id=request.headers.get("x-user-id"),
-                                   session_id=request.headers.get("x-session-id"),
-                                   caller=Caller(tenant_of(bearer(request.headers))),
-                                   hint=affinity_hint(request.headers))
+    model = payload.get("model") if isinstance(payload, dict) else None
+    reply = await admitted(request, model, lambda: gw.chat.complete(
+        payload, user_id=request.headers.get("x-user-id"), session_id=request.headers.get("x-session-id"),
+        caller=Caller(tenant_of(bearer(request.headers))), hint=affinity_hint(request.headers)))
     return to_response(reply, keepalive=gw.settings.stream_keepalive)
 
 
 async def embeddings(request: Request) -> Response:
     payload = await body_of(request)
-    return to_response(await gateway(request).embeddings.embed(payload))
+    model = payload.get("model") if isinstance(payload, dict) else None
+    return to_response(await admitted(request, model, lambda: gateway(request).embeddings.embed(payload)))
 
 
 async def _listing(request: Request) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from app.routes.access import admitted
 from app.routes.common import gateway
 from app.routes.openai import SURFACE, body_of
 from app.routes.responses import to_response
@@ -22,7 +23,9 @@ def _session(request: Request) -> str | None:
 async def create(request: Request) -> Response:
     payload = await body_of(request)
     gw = gateway(request)
-    reply = await gw.responses.create(payload, user_id=request.headers.get("x-user-id"), session_id=_session(request))
+    model = payload.get("model") if isinstance(payload, dict) else None
+    reply = await admitted(request, model, lambda: gw.responses.create(
+        payload, user_id=request.headers.get("x-user-id"), session_id=_session(request)))
     return to_response(reply, keepalive=gw.settings.stream_keepalive)
 
 
@@ -40,7 +43,10 @@ async def delete(request: Request) -> Response:
 
 async def completions(request: Request) -> Response:
     gw = gateway(request)
-    return to_response(await gw.completions.complete(await body_of(request)), keepalive=gw.settings.stream_keepalive)
+    payload = await body_of(request)
+    model = payload.get("model") if isinstance(payload, dict) else None
+    reply = await admitted(request, model, lambda: gw.completions.complete(payload))
+    return to_response(reply, keepalive=gw.settings.stream_keepalive)
 
 
 def routes() -> list[Route]:

@@ -81,6 +81,7 @@ class TranslatedStream:
         self._trailer = trailer
         self._decoder = SSEDecoder()
         self._keep: list[dict[str, Any]] | None = [] if keep else None
+        self.usage_metadata: dict[str, Any] | None = None  # Gemini's usage is cumulative: the last one counts
 
     def feed(self, raw: bytes) -> Iterator[bytes]:
         return self._events(self._decoder.feed(raw))
@@ -109,8 +110,11 @@ class TranslatedStream:
             except orjson.JSONDecodeError:
                 raise StreamBroke(502, {"error": {"code": 502, "status": "BAD_GATEWAY",
                                                   "message": "the upstream sent an unreadable event"}}) from None
-            if self._keep is not None and isinstance(chunk, dict) and "error" not in chunk:
-                self._keep.append(chunk)
+            if isinstance(chunk, dict):
+                if "usageMetadata" in chunk:
+                    self.usage_metadata = chunk["usageMetadata"]
+                if self._keep is not None and "error" not in chunk:
+                    self._keep.append(chunk)
             for event in self.translator.feed(chunk):
                 yield self._encode(event)
 
@@ -134,15 +138,17 @@ class CallRecord:
         return bool(getattr(self.events, "wants_bodies", False))
 
     def done(self, status: int, *, key_id: str | None = None, response: dict[str, Any] | None = None,
-             text: str = "", error: str | None = None, size: int = 0) -> None:
+             text: str = "", error: str | None = None, size: int = 0, usage: dict[str, Any] | None = None) -> None:
+        """``usage``: Gemini's ``usageMetadata`` when ``response`` is not kept (usage history counts tokens)."""
         if self._published or not self.events.enabled:
             return
         self._published = True
+        extra = {"usageMetadata": usage} if usage is not None and response is None else {}
         self.events.publish(Interaction(
             surface=self.surface, model=self.model, request=self.request, response=response,  # type: ignore[arg-type]
             started=self.started, finished=time.time(), status=status, stream=self.stream, user_id=self.user_id,
             session_id=self.session_id, key_id=key_id, error=error, output_text=text or "",
-            size_hint=size or 2 * len(text) + 1024))
+            size_hint=size or 2 * len(text) + 1024, extra=extra))
 
 
 def _drain(pieces: Iterable[bytes]) -> tuple[bytes, StreamBroke | None]:
@@ -203,4 +209,5 @@ async def relay(upstream: UpstreamStream, adapter: StreamAdapter, record: CallRe
                 error = outcome.reason or "the stream did not end properly"
         response, text = adapter.summary()
         record.done(200 if error is None else 502, key_id=upstream.key_id, response=response, text=text,
-                    error=error, size=request_size + 2 * len(text) + 1024)
+                    error=error, size=request_size + 2 * len(text) + 1024,
+                    usage=getattr(adapter, "usage_metadata", None))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,6 +19,8 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "sk-test-token"
+#: The admin surface's own token (a client token never opens it).
+ADMIN_TOKEN = "sk-test-admin-token"
 
 
 def free_port() -> int:
@@ -59,8 +62,11 @@ class GatewayHandle:
 
 def gateway_env(upstream: str | None, **settings: object) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("API_", "REDIS_", "RECONIFY_"))}
-    env.update({"GATEWAY_ENV_FILE": "", "HOST": "127.0.0.1", "ALLOWED_TOKENS": TOKEN, "LOG_LEVEL": "INFO",
-                "PYTHONUNBUFFERED": "1", "INTERACTION_LOG": ""})
+    env = {k: v for k, v in env.items() if k not in ("DATA_DIR", "DATABASE_URL", "ENCRYPTION_KEY")}
+    # Each gateway gets its own durable store unless a test shares one on purpose (data_dir=...).
+    env.update({"GATEWAY_ENV_FILE": "", "HOST": "127.0.0.1", "ALLOWED_TOKENS": TOKEN, "AUTH_TOKEN": ADMIN_TOKEN,
+                "LOG_LEVEL": "INFO",
+                "PYTHONUNBUFFERED": "1", "INTERACTION_LOG": "", "DATA_DIR": tempfile.mkdtemp(prefix="gw-data-")})
     if upstream:
         env["BASE_URL"] = upstream
     for name, value in settings.items():
@@ -89,6 +95,8 @@ def start_gateway(upstream: str | None, *, wait: bool = True, **settings: object
     finally:
         handle.stop()
         log.close()
+        if "data_dir" not in settings:
+            shutil.rmtree(env["DATA_DIR"], ignore_errors=True)
 
 
 def _wait_ready(handle: GatewayHandle, timeout: float = 20.0) -> None:

@@ -1,0 +1,1 @@
+"""Shared state links: the durable operator store (``durable``) and token limits on the hot store."""

@@ -1,0 +1,106 @@
+"""TokenLimiter: admission (401/403) and limits (429 + retry_after), in memory and shared through Redis."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from app.state.limits import TokenLimiter
+from app.state.policy import Limits, TokenPolicy, TokenRegistry, hash_secret
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+T0 = 1_800_000_030.0  # 30 s into a minute
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def token(**limits: int) -> TokenPolicy:
+    return TokenPolicy(id=f"tok-{uuid.uuid4().hex[:10]}", name="t", limits=Limits(**limits))
+
+
+async def test_admission_order() -> None:
+    limiter = TokenLimiter(clock=Clock(T0))
+    assert (await limiter.check(TokenPolicy("a", "a", enabled=False), "m")).status == 401
+    expired = await limiter.check(TokenPolicy("a", "a", expires_at=T0 - 1), "m")
+    assert (expired.status, expired.code) == (401, "token_expired")
+    scoped = TokenPolicy("a", "a", models=("gemini-2.5-*",))
+    refused = await limiter.check(scoped, "gemini-3-pro")
+    assert (refused.status, refused.code) == (403, "model_not_allowed") and "gemini-3-pro" in refused.message
+    assert (await limiter.check(scoped, "models/gemini-2.5-flash")).allowed
+
+
+async def test_rpm_third_refused_until_the_minute_ends() -> None:
+    clock = Clock(T0)
+    limiter = TokenLimiter(clock=clock)
+    tok = token(rpm=2)
+    assert [(await limiter.check(tok, "m")).allowed for _ in range(2)] == [True, True]
+    third = await limiter.check(tok, "m")
+    assert (third.status, third.code, third.retry_after) == (429, "token_rpm_limit", 30.0)
+    clock.now += 30
+    assert (await limiter.check(tok, "m")).allowed
+
+
+async def test_token_budget_and_concurrency() -> None:
+    limiter = TokenLimiter(clock=Clock(T0))
+    tok = token(tpm=100, concurrent=1)
+    assert (await limiter.check(tok, "m")).allowed
+    busy = await limiter.check(tok, "m")
+    assert (busy.status, busy.code) == (429, "token_concurrent_limit")
+    await limiter.record(tok, 150)   # frees the slot, spends the minute's tokens
+    spent = await limiter.check(tok, "m")
+    assert spent.code == "token_tpm_limit"
+
+
+async def test_unlimited_tokens_count_nothing() -> None:
+    limiter = TokenLimiter(clock=Clock(T0))
+    tok = token()
+    for _ in range(50):
+        assert (await limiter.check(tok, "m")).allowed
+    assert limiter._memory._values == {}
+
+
+async def test_redis_limit_holds_across_two_limiters() -> None:
+    clock = Clock(T0)
+    a, b = TokenLimiter(REDIS_URL, clock=clock), TokenLimiter(REDIS_URL, clock=clock)
+    try:
+        tok = token(rpm=2, concurrent=5)
+        results = [(await lim.check(tok, "m")).allowed for lim in (a, b, a, b)]
+        assert results == [True, True, False, False]
+        assert a.redis_errors == 0 and b.redis_errors == 0
+        for lim in (a, b):
+            await lim.record(tok, 0)
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_redis_down_falls_back_to_memory() -> None:
+    limiter = TokenLimiter("redis://127.0.0.1:1/0", clock=Clock(T0))
+    try:
+        tok = token(rpm=1)
+        assert (await limiter.check(tok, "m")).allowed
+        assert (await limiter.check(tok, "m")).status == 429
+        assert limiter.redis_errors >= 2
+    finally:
+        await limiter.close()
+
+
+def test_registry_keeps_digests_only() -> None:
+    reg = TokenRegistry(["sk-one"])
+    assert reg.check("sk-one") and not reg.check("sk-two") and not reg.check(None)
+    assert "sk-one" not in repr(reg._by_hash) and hash_secret("sk-one") in reg._by_hash
+    reg.replace({hash_secret("sk-two"): TokenPolicy("x", "x", enabled=False)})
+    assert not reg.check("sk-one") and not reg.check("sk-two") and reg.lookup("sk-two") is not None
+
+
+@pytest.mark.parametrize("pattern,model,ok", [("gemini-*", "gemini-2.5-pro", True),
+                                              ("*-flash", "gemini-2.5-pro", False)])
+def test_allowlist_globs(pattern: str, model: str, ok: bool) -> None:
+    assert TokenPolicy("x", "x", models=(pattern,)).allows_model(model) is ok
