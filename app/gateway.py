@@ -1,4 +1,4 @@
-"""The per-process container: settings in, every shared part built once (DESIGN.md, "The house").
+"""The per-process container: settings in, every shared part built once (docs/architecture.md, "The house").
 
 One pooled upstream session, one KeyManager, one state store, one analytics sink per process. Routes reach
 it through ``request.app.state.gateway``; parts never import it (they take what they need when built).

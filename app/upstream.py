@@ -5,7 +5,7 @@ reached ~2,000 requests/s at 64 concurrent requests where httpx's default transp
 "Why aiohttp"). Callers never see aiohttp types: they get :class:`UpstreamResponse` (a complete answer) or
 :class:`UpstreamStream` (a committed stream), or :class:`UpstreamUnavailable` / :class:`app.keys.NoKeyAvailable`.
 
-Retry policy (DESIGN.md, The key pool): a plain loop over leases from the ``KeyManager`` (which owns waiting
+Retry policy (docs/architecture.md, The key pool): a plain loop over leases from the ``KeyManager`` (which owns waiting
 for cooldowns, the fallback to a tried key and the per-key slot). Rotating to a fresh key after a 429 or an
 invalid key costs no sleep; a transient failure backs off with full jitter (uniform in 0..min(4, 0.25 * 2^(n-1))
 seconds after the n-th attempt, see ``UpstreamConfig``); client errors are final at once; so is a request

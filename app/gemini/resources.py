@@ -1,5 +1,5 @@
 """Project-scoped Gemini resource names (files, cachedContents, batches): validation, the references a request
-body makes, and how long a created resource lives. Pure functions; reference gemini-files-caches.md §1.4, §4.
+body makes, and how long a created resource lives. Pure functions; docs/architecture.md, Wire notes
 
 A file is named ``files/<id>`` and referenced by URI (``.../v1beta/files/<id>``) in ``fileData.fileUri`` in
 any part anywhere in a body; a cache is named ``cachedContents/<id>`` in the body's ``cachedContent``. Every

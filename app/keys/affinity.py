@@ -1,4 +1,4 @@
-"""Conversation affinity: a conversation keeps one key while that key is healthy (DESIGN.md, selection step 2).
+"""Conversation affinity: a conversation keeps one key while that key is healthy (docs/architecture.md, selection step 2).
 
 Gemini's implicit prompt cache is per project, and thought signatures stay in one project, so consecutive turns
 of a conversation are worth sending on the same key. A hint (a session header, ``prompt_cache_key``, the

@@ -4,7 +4,7 @@ Every upstream answer is classified here exactly once; the key pool (``manager.p
 the class, never on raw statuses. Keeping the table in one pure module means a recorded error body is a
 complete test of the decision.
 
-Decisions beyond DESIGN.md's table:
+Decisions beyond docs/architecture.md's table:
 
 * A 429 is QUOTA_EXHAUSTED when any ``QuotaFailure`` violation has ``PerDay`` in its ``quotaId``; with no
   quota id at all, a message that says "per day" counts too. A daily-quota 429 still carries a short

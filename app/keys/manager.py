@@ -10,7 +10,7 @@ one when every untried key is gone, waits for a cooldown that ends within ``max_
 concurrency slot (``max_concurrent``). The ``Lease`` holds that slot until released and reports its outcome
 exactly once.
 
-Pool actions (DESIGN.md, "The key pool"):
+Pool actions (docs/architecture.md, "The key pool"):
 
 * OK: reset the key's consecutive-failure count (a cleanly finished stream also resets its stream count).
 * RATE_LIMITED: cool (key, model) for ``retry_after`` (at least 1 s, so a "0s" cannot cause a hot loop);

@@ -1,4 +1,4 @@
-"""Which pool key owns each project-scoped resource (DESIGN.md, "The key pool", selection step 1).
+"""Which pool key owns each project-scoped resource (docs/architecture.md, "The key pool", selection step 1).
 
 A file, cache or batch lives in the Google Cloud project of the key that created it; any other key gets a
 403 for it. The gateway records ``name -> (key id, tenant)`` when a create answer comes back and routes every

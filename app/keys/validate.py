@@ -2,7 +2,7 @@
 
 A key travels only in the ``x-goog-api-key`` header, so a key with a newline, a space or another control
 character breaks the transport on every request that picks it (issue 12, item 8): the pool must never hold
-one. The shape of a key is not validated otherwise (DESIGN.md: key formats change). Messages name the entry
+one. The shape of a key is not validated otherwise (docs/architecture.md: key formats change). Messages name the entry
 and the position of the offending character, never the key itself.
 """
 

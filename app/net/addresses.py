@@ -1,4 +1,4 @@
-"""Which IP addresses a client-supplied URL may reach: public unicast only (DESIGN.md, Security).
+"""Which IP addresses a client-supplied URL may reach: public unicast only (docs/architecture.md, Security).
 
 Pure functions over :mod:`ipaddress`. An IPv6 address that carries an IPv4 address (v4-mapped
 ``::ffff:a.b.c.d``, v4-compatible ``::a.b.c.d``, 6to4 ``2002:aabb:ccdd::``, NAT64 ``64:ff9b::/96`` and

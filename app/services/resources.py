@@ -1,7 +1,7 @@
 """ResourceService: Gemini's project-scoped resource APIs (files, cachedContents, batches, interactions,
 operations) on the pool.
 
-A resource lives in the project of the key that created it (reference gemini-files-caches.md §4), so the
+A resource lives in the project of the key that created it (docs/architecture.md, Wire notes), so the
 service records ``name -> (key id, tenant)`` from every create answer and pins each later call that names the
 resource to that key. Lists ask every key's project and merge what the caller may see. The resumable upload
 start picks a key; the ``X-Goog-Upload-URL`` handed back points at the gateway (never at Google, whose URL

@@ -3,7 +3,7 @@
 Always the batch method, even for one input: one code path, and the response order matches the input order.
 ``encoding_format: base64`` matters because the official OpenAI SDKs ask for it by default and decode the
 string as little-endian float32; ``dimensions`` maps to ``outputDimensionality`` (Gemini truncates without
-re-normalising, reference §1.9). Token-array inputs are refused: Gemini embeds text, and the token ids of an
+re-normalising, docs/architecture.md, Wire notes). Token-array inputs are refused: Gemini embeds text, and the token ids of an
 OpenAI tokenizer mean nothing to it.
 
 Gemini returns no token usage for embeddings, so ``usage`` is an estimate: ceil(characters / 4) per input,

@@ -2,7 +2,7 @@
 
 OpenAI clients (the SDKs, LangChain, chat UIs) branch on ``error.type``/``error.code`` and on the HTTP status,
 so a Google ``{"error": {"code", "message", "status", "details"}}`` (sometimes wrapped in a one-element array,
-see reference §2.1) is converted here, once. Upstream messages can echo an API key or a project number (403
+see docs/architecture.md, Wire notes) is converted here, once. Upstream messages can echo an API key or a project number (403
 SERVICE_DISABLED, CONSUMER_SUSPENDED): everything that leaves through this module is scrubbed first.
 """
 
@@ -85,7 +85,7 @@ def gemini_error_to_openai(status: int,
     """Map a Google error (HTTP ``status`` + body, array-wrapped or not) to (status, OpenAI error body).
 
     The HTTP status is kept except for two cases where OpenAI clients need a different signal: a bad *pool*
-    key (400 ``API_KEY_INVALID``) becomes 401 ``authentication_error`` (reference §5.6), and a mid-stream
+    key (400 ``API_KEY_INVALID``) becomes 401 ``authentication_error`` (docs/architecture.md, Wire notes), and a mid-stream
     error (status < 400) takes the status from the error's own ``code``. A per-day quota 429 gets code
     ``insufficient_quota`` (what OpenAI sends when retrying soon is pointless; the pool's own daily rule,
     :attr:`GoogleError.daily_quota`, so prepaid credits count too); per-minute gets

@@ -1,6 +1,6 @@
 """Sampling, output-format and thinking parameters -> Gemini ``generationConfig`` (+ safety, cache).
 
-``reasoning_effort`` follows **Google's own OpenAI-compatibility table** (reference §3.2), so a client gets
+``reasoning_effort`` follows **Google's own OpenAI-compatibility table** (docs/architecture.md, Wire notes), so a client gets
 the same thinking depth through the gateway as through ``/v1beta/openai``:
 
 =========  =======================  ============================  ==============================

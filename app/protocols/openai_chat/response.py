@@ -1,6 +1,6 @@
 """Gemini ``GenerateContentResponse`` -> OpenAI ``chat.completion`` (streams: :mod:`app.protocols.openai_chat.stream`).
 
-The translator never raises on odd-but-real shapes (reference §1.5): missing ``candidates`` (prompt blocked),
+The translator never raises on odd-but-real shapes (docs/architecture.md, Wire notes): missing ``candidates`` (prompt blocked),
 ``content`` without ``parts`` (MAX_TOKENS after thinking ate the budget), ``content: {}`` (SAFETY), missing
 ``index``. Decisions on content:
 

@@ -29,7 +29,7 @@ _EVENT_SPLIT = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 def iter_sse_data(buffer: bytes | str) -> Iterator[bytes]:
     """Yield the ``data`` payload of every event in a complete SSE body.
 
-    Gemini separates events with CRLF CRLF (reference §1.7), other servers with LF LF; both are accepted.
+    Gemini separates events with CRLF CRLF (docs/architecture.md, Wire notes), other servers with LF LF; both are accepted.
     Multi-line ``data:`` fields are joined with ``\\n`` as the SSE spec says; comments and other fields are
     ignored. A trailing event without its blank line is still yielded (the body is complete by contract).
     """

@@ -1,6 +1,6 @@
 """Gemini stream chunks -> OpenAI ``chat.completion.chunk`` dicts, and stream chunks -> one response.
 
-Rules (DESIGN "Streaming", reference §1.7/§2.4):
+Rules (docs/architecture.md, "Streaming" and "Wire notes"):
 
 * ``id`` and ``created`` are fixed for the stream; the first delta of each choice carries ``role``.
 * Text, thought text (``reasoning_content``) and whole tool calls are sent as they arrive; each tool call

@@ -2,7 +2,7 @@
 
 Parameters go out as ``parametersJsonSchema``: Gemini accepts a full JSON Schema there (``$ref``, ``anyOf``,
 ``additionalProperties`` …), so the client's schema is forwarded nearly untouched instead of being squeezed
-into the OpenAPI-subset ``parameters`` Schema, which rejects many keywords (reference §1.4). Only ``$schema``
+into the OpenAPI-subset ``parameters`` Schema, which rejects many keywords (docs/architecture.md, Wire notes). Only ``$schema``
 is removed (a meta-schema URI is not part of the tool's contract and trips the validator).
 
 Gemini-native tool objects (``{"googleSearch": {}}``, ``{"codeExecution": {}}``, ``{"urlContext": {}}``) are

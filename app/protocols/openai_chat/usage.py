@@ -1,7 +1,7 @@
 """Gemini ``usageMetadata`` -> OpenAI ``usage``.
 
 Gemini counts visible output (``candidatesTokenCount``) and thinking (``thoughtsTokenCount``) separately and
-its ``totalTokenCount`` includes both plus tool-use prompt tokens (reference §1.5). OpenAI's contract is
+its ``totalTokenCount`` includes both plus tool-use prompt tokens (docs/architecture.md, Wire notes). OpenAI's contract is
 ``total = prompt + completion`` with reasoning *inside* completion, so:
 
 * ``prompt_tokens`` = promptTokenCount + toolUsePromptTokenCount (tool results, e.g. search, are input);

@@ -51,7 +51,7 @@ def compaction_item(summary: str) -> dict[str, Any]:
 
 
 def kept_user_messages(items: list[Any]) -> list[dict[str, Any]]:
-    """The user messages of the history, as ``input_text`` messages (what OpenAI keeps, reference §5.1)."""
+    """The user messages of the history, as ``input_text`` messages (what OpenAI keeps, docs/architecture.md, Wire notes)."""
     kept: list[dict[str, Any]] = []
     for item in items:
         if isinstance(item, str):

@@ -1,4 +1,4 @@
-"""Gemini stream chunks -> the Responses SSE event sequence (reference §3.2).
+"""Gemini stream chunks -> the Responses SSE event sequence (docs/architecture.md, Wire notes).
 
 ``response.created`` and ``response.in_progress`` first, then each output item in turn (items never
 interleave): added, its deltas, its done events; then exactly one terminal event. Every event has a
