@@ -19,6 +19,7 @@ from app.observability.pipeline import build_event_sink
 from app.security import TokenGuard
 from app.state.durable import CipherError, DurableState, DurableStore, KeyCipher, database_url
 from app.state.limits import TokenLimiter
+from app.state.redis_link import RedisLink
 from app.state.policy import TokenRegistry
 from app.services.chat import ChatService
 from app.services.completions import CompletionsService
@@ -42,13 +43,17 @@ class Gateway:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # One link to Redis for every store of this process (None: memory mode).
+        self.redis = RedisLink(settings.redis_url) if settings.redis_url else None
         # Client tokens: ALLOWED_TOKENS at first, then whatever the durable store holds (same interface).
         self.tokens = TokenRegistry(settings.allowed_tokens)
-        self.limiter = TokenLimiter(settings.redis_url)
+        self.limiter = TokenLimiter(client=self.redis.client(decode=False) if self.redis else None)
+        if self.redis is not None:
+            self.redis.register("token_limits", self.limiter)
         self.admin_guard = TokenGuard([settings.auth_token] if settings.auth_token else [])
         self.metrics_guard = TokenGuard([settings.metrics_token] if settings.metrics_token else [])
         self.metrics = Metrics()
-        self.store: PoolStore = self._store(settings)
+        self.store: PoolStore = self._store(self.redis)
         self.keys = KeyManager(settings.api_keys, self.store, max_failures=settings.max_failures,
                                project_of=self._projects(settings),
                                surge=SurgeDetector(settings.ip_limit_threshold, settings.ip_limit_window),
@@ -65,8 +70,8 @@ class Gateway:
         self.fetcher = self._fetcher(settings)
         self.catalog = ModelCatalog(self.client, settings.models_cache_ttl)
         # Resource owners and conversation bindings, in the hot store (memory or Redis).
-        self.ownership = Ownership(build_hot_map(settings.redis_url, "gg:own:"))
-        self.affinity = Affinity(build_hot_map(settings.redis_url, "gg:aff:"), settings.affinity_ttl,
+        self.ownership = Ownership(build_hot_map(self.redis, "gg:own:"))
+        self.affinity = Affinity(build_hot_map(self.redis, "gg:aff:"), settings.affinity_ttl,
                                  on_event=self.metrics.affinity)
         self.resources = ResourceService(self.client, self.ownership, self.affinity)
         self.chat = ChatService(self.client, search_models=settings.model_search,
@@ -76,7 +81,7 @@ class Gateway:
         self.messages = MessagesService(self.client, model_map=settings.anthropic_model_map,
                                         signatures=self.signatures, events=self.events, fetcher=self.fetcher)
         self.response_store: ResponseStore = build_response_store(
-            settings.redis_url, ttl=settings.responses_ttl, max_count=settings.responses_max_count,
+            self.redis, ttl=settings.responses_ttl, max_count=settings.responses_max_count,
             max_bytes=settings.responses_max_bytes)
         self.responses = ResponsesService(self.client, store=self.response_store, signatures=self.signatures,
                                           events=self.events, fetcher=self.fetcher)
@@ -116,11 +121,13 @@ class Gateway:
         return SafeFetcher(limits, allow_private=settings.fetch_allow_private)
 
     @staticmethod
-    def _store(settings: Settings) -> PoolStore:
-        if settings.redis_url:
-            from app.keys import RedisPoolStore
-            return RedisPoolStore(settings.redis_url)
-        return MemoryPoolStore()
+    def _store(link: RedisLink | None) -> PoolStore:
+        if link is None:
+            return MemoryPoolStore()
+        from app.keys import RedisPoolStore
+        store = RedisPoolStore(link.url, client=link.client())
+        link.register("pool", store)
+        return store
 
     async def start(self) -> None:
         if self.durable is not None:
@@ -160,9 +167,13 @@ class Gateway:
         await self.response_store.close()
         await self.ownership.close()
         await self.affinity.close()
+        if self.redis is not None:
+            await self.redis.close()
 
     def health_extras(self) -> dict[str, Any]:
         extras: dict[str, Any] = {"analytics": self.events.stats(), "prober": self.prober.stats()}
+        if self.redis is not None:
+            extras["redis"] = self.redis.stats()
         if self.durable is not None:
             extras["durable"] = {"backend": self.durable.store.backend, **self.durable.stats}
         return extras

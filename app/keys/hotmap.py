@@ -16,6 +16,8 @@ from typing import Protocol
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+
+from app.state.redis_link import RedisLink
 from redis.exceptions import RedisError
 
 __all__ = ["HotMap", "MemoryHotMap", "RedisHotMap", "build_hot_map"]
@@ -139,6 +141,10 @@ class RedisHotMap:
             pass
 
 
-def build_hot_map(redis_url: str | None, prefix: str) -> HotMap:
-    """Redis when ``REDIS_URL`` is set, else process memory."""
-    return RedisHotMap(redis_url, prefix) if redis_url else MemoryHotMap()
+def build_hot_map(link: RedisLink | None, prefix: str) -> HotMap:
+    """Redis (through the process's link) when ``REDIS_URL`` is set, else process memory."""
+    if link is None:
+        return MemoryHotMap()
+    hot = RedisHotMap(link.url, prefix, client=link.client())
+    link.register(prefix.strip(":").replace("gg:", "") or prefix, hot)
+    return hot

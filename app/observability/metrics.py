@@ -26,6 +26,9 @@ class Metrics:
         self._keys = Gauge("gateway_keys", "Keys in the pool by state", ["state"], registry=self.registry)
         self._events = Gauge("gateway_analytics", "Analytics pipeline counters", ["counter"],
                              registry=self.registry)
+        self._redis_errors = Gauge("gateway_redis_errors", "Redis operations that failed since start, by the "
+                                   "store that fell back (it served from local state meanwhile)", ["store"],
+                                   registry=self.registry)
         self._unknown = Counter("gateway_unknown_routes", "Requests for routes the gateway does not have, by "
                                 "the surface whose prefix they used", ["surface"], registry=self.registry)
         self._affinity = Counter("gateway_affinity", "Conversation affinity: hits on the bound key, new bindings, "
@@ -50,7 +53,10 @@ class Metrics:
             child = self._request_children[key] = self._requests.labels(*key)
         child.inc()
 
-    def render(self, key_summary: dict[str, int], analytics: dict[str, Any]) -> bytes:
+    def render(self, key_summary: dict[str, int], analytics: dict[str, Any],
+               redis: dict[str, Any] | None = None) -> bytes:
+        for name, count in ((redis or {}).get("errors") or {}).items():
+            self._redis_errors.labels(name).set(count)
         for state in ("active", "cooling", "disabled"):
             self._keys.labels(state).set(key_summary.get(state, 0))
         for name in ("published", "dropped"):

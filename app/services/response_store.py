@@ -17,6 +17,8 @@ from typing import Any, Protocol
 
 import orjson
 
+from app.state.redis_link import RedisLink
+
 __all__ = ["MemoryResponseStore", "RedisResponseStore", "ResponseStore", "StoreUnavailable", "build_response_store"]
 
 log = logging.getLogger("gateway.responses")
@@ -81,10 +83,8 @@ class MemoryResponseStore:
 
 
 class RedisResponseStore:
-    def __init__(self, url: str, *, ttl: float, max_bytes: int, prefix: str = "gg:resp:") -> None:
-        import redis.asyncio as aioredis
-
-        self._redis = aioredis.from_url(url)
+    def __init__(self, client: Any, *, ttl: float, max_bytes: int, prefix: str = "gg:resp:") -> None:
+        self._redis = client  # bytes, from the process's Redis link
         self._ttl_ms = max(1, int(ttl * 1000))
         self._max_bytes = max_bytes
         self._prefix = prefix
@@ -117,7 +117,7 @@ class RedisResponseStore:
         await self._redis.aclose()
 
 
-def build_response_store(redis_url: str | None, *, ttl: float, max_count: int, max_bytes: int) -> ResponseStore:
-    if redis_url:
-        return RedisResponseStore(redis_url, ttl=ttl, max_bytes=max_bytes)
+def build_response_store(link: RedisLink | None, *, ttl: float, max_count: int, max_bytes: int) -> ResponseStore:
+    if link is not None:
+        return RedisResponseStore(link.client(decode=False, timeout=2.0), ttl=ttl, max_bytes=max_bytes)
     return MemoryResponseStore(ttl=ttl, max_count=max_count, max_bytes=max_bytes)

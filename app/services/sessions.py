@@ -381,8 +381,12 @@ def build_sessions(gateway: Any) -> SessionService:
     limiter: RateLimiter
     if s.redis_url:
         # A short lease renewed while the turn runs: a dead holder blocks its chat for seconds, not TIME_OUT.
-        store = RedisSessionStore(s.redis_url, limits)
-        limiter = RedisRateLimiter(s.redis_url, limit, window)
+        link = gateway.redis
+        store = RedisSessionStore(s.redis_url, limits, client=link.client(timeout=2.0) if link else None)
+        limiter = RedisRateLimiter(s.redis_url, limit, window, client=link.client() if link else None)
+        if link is not None:
+            link.register("sessions", store)
+            link.register("rate_limit", limiter)
     else:
         store = MemorySessionStore(limits)
         limiter = MemoryRateLimiter(limit, window)

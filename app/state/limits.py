@@ -17,6 +17,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from .policy import Limits, TokenPolicy
 
@@ -153,13 +154,15 @@ return 0
 class TokenLimiter:
     """Admission and limits for client tokens; see the module docstring."""
 
-    def __init__(self, redis_url: str | None = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, redis_url: str | None = None, clock: Callable[[], float] = time.time,
+                 client: Any = None) -> None:
         self._clock = clock
         self._memory = _MemoryCounters()
-        self._redis = None
-        if redis_url:
+        self._redis = client
+        if redis_url and client is None:
             from redis.asyncio import Redis
-            self._redis = Redis.from_url(redis_url)
+            self._redis = Redis.from_url(redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        if self._redis is not None:
             self._take = self._redis.register_script(_TAKE)
             self._settle = self._redis.register_script(_SETTLE)
         self.redis_errors = 0

@@ -119,7 +119,9 @@ def pool(gemini: Gemini, clients: list[GeminiClient]) -> Callable[..., Any]:
     async def make(keys: list[str] = KEYS, *, max_failures: int = 3, max_concurrent: int = 0,
                    **config: Any) -> GeminiClient:
         manager = KeyManager(keys, MemoryPoolStore(), max_failures=max_failures, max_concurrent=max_concurrent)
-        settings: dict[str, Any] = {"read_timeout": 0.05, "time_out": 5.0, "backoff_base": 0.001,
+        # A generous read timeout: a loaded machine must not turn an answer into a timeout. The slow-spell
+        # tests set a short one (their upstream stalls for good).
+        settings: dict[str, Any] = {"read_timeout": 2.0, "time_out": 10.0, "backoff_base": 0.001,
                                     "backoff_cap": 0.002, **config}
         client = GeminiClient(UpstreamConfig(gemini.base_url, **settings), manager)
         await client.start()
@@ -224,7 +226,7 @@ async def test_a_single_key_pool_retries_its_key_and_keeps_it(gemini: Gemini, po
 @pytest.mark.parametrize("max_retries", [1, 10])
 async def test_a_slow_spell_disables_no_key(gemini: Gemini, pool: Callable[..., Any], max_retries: int) -> None:
     gemini.rule = lambda key, prompt: "stall"
-    client = await pool(max_failures=2, max_retries=max_retries)
+    client = await pool(max_failures=2, max_retries=max_retries, read_timeout=0.05)
     for i in range(9):
         with pytest.raises(UpstreamUnavailable, match="timeout"):
             await generate(client, f"q{i}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.state.redis_link import RedisLink
 from app.services.response_store import MemoryResponseStore, RedisResponseStore, StoreUnavailable
 from tests.unit.sessions_redis import DEAD_URL, REDIS_URL, redis_prefix
 
@@ -50,7 +51,7 @@ async def test_memory_ttl_expires(monkeypatch):
 
 async def test_redis_round_trip_with_prefix_and_cap():
     async with redis_prefix() as prefix:
-        store = RedisResponseStore(REDIS_URL, ttl=60, max_bytes=2_000, prefix=prefix)
+        store = RedisResponseStore(RedisLink(REDIS_URL).client(decode=False), ttl=60, max_bytes=2_000, prefix=prefix)
         try:
             assert await store.put("resp_1", record(1))
             assert (await store.get("resp_1"))["response"]["id"] == "resp_1"
@@ -61,7 +62,7 @@ async def test_redis_round_trip_with_prefix_and_cap():
 
 
 async def test_redis_down_is_store_unavailable():
-    store = RedisResponseStore(DEAD_URL, ttl=60, max_bytes=2_000)
+    store = RedisResponseStore(RedisLink(DEAD_URL).client(decode=False), ttl=60, max_bytes=2_000)
     try:
         with pytest.raises(StoreUnavailable):
             await store.get("resp_1")
