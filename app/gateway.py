@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from app.config import Settings
+from app.console.session import SessionSigner
 from app.keys import KeyManager, MemoryPoolStore, Ownership, PoolStore, SurgeDetector, build_hot_map, key_id
 from app.keys.affinity import Affinity
 from app.net import FetchLimits, SafeFetcher
@@ -46,6 +47,7 @@ class Gateway:
         self.tokens = TokenRegistry(settings.allowed_tokens)
         self.limiter = TokenLimiter(settings.redis_url)
         self.admin_guard = TokenGuard([settings.auth_token] if settings.auth_token else [])
+        self.console_sessions = SessionSigner(settings.auth_token, settings.console_session_ttl)
         self.metrics_guard = TokenGuard([settings.metrics_token] if settings.metrics_token else [])
         self.metrics = Metrics()
         self.store: PoolStore = self._store(settings)
