@@ -57,7 +57,7 @@ class Gateway:
                                max_wait=settings.max_wait, max_concurrent=settings.max_concurrent_per_key)
         self.durable = self._durable(settings)
         self.client = GeminiClient(UpstreamConfig.from_settings(settings), self.keys,
-                                   on_outcome=self.metrics.upstream,
+                                   on_outcome=self.metrics.upstream, on_first_event=self.metrics.first_token,
                                    on_report=self.durable.on_report if self.durable else None)
         self.prober = KeyProber(self.keys, self.client, interval=settings.check_interval)
         self.events: EventSink = build_event_sink(settings)
