@@ -120,6 +120,7 @@ async function loadTokens() {
     <td><button data-act="edit">Edit</button><button data-act="${t.enabled ? "disable" : "enable"}">${t.enabled ? "Disable" : "Enable"}</button><button data-act="delete">Delete</button></td></tr>`).join("")
     || `<tr><td colspan="7">no tokens</td></tr>`;
 }
+function hideSecret() { $("secret").hidden = true; $("secret-value").textContent = ""; }  // shown once, then gone
 function tokenForm(t) {
   $("t-id").value = t ? t.id : ""; $("t-name").value = t ? t.name : ""; $("t-models").value = t ? (t.models || []).join(", ") : "";
   for (const f of LIMITS) $("t-" + f).value = t && t.limits[f] ? t.limits[f] : "";
@@ -130,7 +131,7 @@ const saveToken = guard(async (ev) => {
   const limits = Object.fromEntries(LIMITS.map((f) => [f, $("t-" + f).value ? Number($("t-" + f).value) : null]));
   const body = {name: $("t-name").value, models: $("t-models").value.split(",").map((m) => m.trim()).filter(Boolean), limits};
   const id = $("t-id").value;
-  if (id) { await api(`/admin/api/tokens/${encodeURIComponent(id)}`, {method: "PATCH", body}); flash(`token ${body.name} saved`); $("secret").hidden = true; }
+  if (id) { await api(`/admin/api/tokens/${encodeURIComponent(id)}`, {method: "PATCH", body}); flash(`token ${body.name} saved`); hideSecret(); }
   else {
     const r = await api("/admin/api/tokens", {method: "POST", body});
     $("secret-value").textContent = r.secret; $("secret").hidden = false; flash(`token ${r.name} created`);
@@ -140,7 +141,7 @@ const saveToken = guard(async (ev) => {
 const tokenAction = guard(async (ev) => {
   const btn = ev.target.closest("button[data-act]"); if (!btn) return;
   const id = btn.closest("tr").dataset.id, act = btn.dataset.act;
-  $("secret").hidden = true;
+  hideSecret();
   if (act === "edit") return tokenForm(tokens.find((t) => t.id === id));
   if (act === "delete") { if (!confirm("Delete this token?")) return; await api(`/admin/api/tokens/${encodeURIComponent(id)}`, {method: "DELETE"}); }
   else await api(`/admin/api/tokens/${encodeURIComponent(id)}/${act}`, {method: "POST"});
