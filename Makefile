@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test bench install install-dev redis clean
+.PHONY: run test bench install install-dev redis browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,12 @@ run: $(VENV)/.runtime
 redis:
 	@scripts/ensure-redis.sh
 
-test: $(VENV)/.dev redis
+# The console's browser tests drive Debian's chromium (never `playwright install`); the metrics test runs promtool.
+browser:
+	@if [ ! -x /usr/bin/chromium ] || ! command -v promtool >/dev/null; then \
+		apt-get update -qq && apt-get install -y -qq chromium prometheus; fi
+
+test: $(VENV)/.dev redis browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.dev

@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     allowed_tokens: StrList = Field(default_factory=list)
     auth_token: str | None = None
     metrics_token: str | None = None
+    console_session_ttl: float = Field(43200.0, gt=0, description="seconds a console login lasts")
 
     # Upstream.
     base_url: str = "https://generativelanguage.googleapis.com/v1beta"

@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from app.config import Settings
+from app.console.session import SessionSigner
 from app.keys import KeyManager, MemoryPoolStore, Ownership, PoolStore, SurgeDetector, build_hot_map, key_id
 from app.keys.affinity import Affinity
 from app.net import FetchLimits, SafeFetcher
@@ -51,6 +52,7 @@ class Gateway:
         if self.redis is not None:
             self.redis.register("token_limits", self.limiter)
         self.admin_guard = TokenGuard([settings.auth_token] if settings.auth_token else [])
+        self.console_sessions = SessionSigner(settings.auth_token, settings.console_session_ttl)
         self.metrics_guard = TokenGuard([settings.metrics_token] if settings.metrics_token else [])
         self.metrics = Metrics()
         self.store: PoolStore = self._store(self.redis)
@@ -60,7 +62,7 @@ class Gateway:
                                max_wait=settings.max_wait, max_concurrent=settings.max_concurrent_per_key)
         self.durable = self._durable(settings)
         self.client = GeminiClient(UpstreamConfig.from_settings(settings), self.keys,
-                                   on_outcome=self.metrics.upstream,
+                                   on_outcome=self.metrics.upstream, on_first_event=self.metrics.first_token,
                                    on_report=self.durable.on_report if self.durable else None)
         self.prober = KeyProber(self.keys, self.client, interval=settings.check_interval)
         self.events: EventSink = build_event_sink(settings)

@@ -27,6 +27,8 @@ log = logging.getLogger("gateway.surface")
 
 #: The scope key a surface's wrapper sets; RequestMetrics labels the request with it.
 SURFACE_KEY = "gateway.surface"
+#: The route template (``/chat/completions``, ``unknown``) the wrapper sets: a bounded metrics label.
+ROUTE_KEY = "gateway.route"
 
 Handler = Callable[[Request], Awaitable[Response]]
 Authenticate = Callable[[Request], None]
@@ -50,7 +52,7 @@ class Surface:
 
     def route(self, path: str, handler: Handler, methods: Sequence[str], *, auth: bool = True) -> Route:
         check = self.authenticate if auth else None
-        return Route(path, self._wrap(handler, check), methods=list(methods))
+        return Route(path, self._wrap(handler, check, path), methods=list(methods))
 
     def fallback(self) -> Route:
         """The last route of a mount: any method, any path the mount has no route for."""
@@ -63,14 +65,15 @@ class Surface:
             log.info("no route for %s %s (%s surface)", request.method, path, self.name)
             raise NotFound(f"no route for {request.method} {path} on this gateway", code="unknown_route")
 
-        return Route("/{path:path}", self._wrap(unknown, None),
+        return Route("/{path:path}", self._wrap(unknown, None, "unknown"),
                      methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
 
-    def _wrap(self, handler: Handler, check: Authenticate | None) -> Handler:
+    def _wrap(self, handler: Handler, check: Authenticate | None, path: str) -> Handler:
         name, render = self.name, self.render
 
         async def endpoint(request: Request) -> Response:
             request.scope[SURFACE_KEY] = name
+            request.scope[ROUTE_KEY] = path
             try:
                 if check is not None:
                     check(request)

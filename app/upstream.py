@@ -144,13 +144,15 @@ class GeminiClient:
     """Sends Gemini REST calls on pool keys; owns the process's single connection pool."""
 
     def __init__(self, config: UpstreamConfig, keys: KeyManager, *,
-                 on_outcome: Callable[[OutcomeKind], None] | None = None,
+                 on_outcome: Callable[[OutcomeKind, str, float | None], None] | None = None,
+                 on_first_event: Callable[[str, float], None] | None = None,
                  on_report: Callable[[str, str, Outcome], None] | None = None) -> None:
         self.config = config
         self._base = config.base_url.rstrip("/")
         self.keys = keys
         self._session: aiohttp.ClientSession | None = None
-        self._on_outcome = on_outcome
+        self._on_outcome = on_outcome  # (kind, model, seconds since the attempt was sent): metrics
+        self._on_first_event = on_first_event  # (model, seconds to a stream's first event): metrics
         self._on_report = on_report  # (key id, model, outcome): the usage history, in memory only
 
     async def start(self) -> None:
@@ -284,10 +286,11 @@ class GeminiClient:
         ceiling = min(self.config.backoff_cap, self.config.backoff_base * 2.0 ** min(attempts - 1, 16))
         return min(random.uniform(0.0, ceiling), max(0.0, deadline - time.monotonic()))
 
-    async def _report(self, lease: Lease, outcome: Outcome) -> None:
+    async def _report(self, lease: Lease, outcome: Outcome, started: float | None = None) -> None:
         """Every classified upstream answer passes here once: metrics count it, the lease tells the pool."""
         if self._on_outcome is not None:
-            self._on_outcome(outcome.kind)
+            self._on_outcome(outcome.kind, lease.model,
+                             None if started is None else time.monotonic() - started)
         if self._on_report is not None:
             self._on_report(lease.key_id, lease.model, outcome)
         await lease.report(outcome)
@@ -303,20 +306,21 @@ class GeminiClient:
         timeout = aiohttp.ClientTimeout(total=remaining if framing == "json" else None,
                                         connect=min(cfg.connect_timeout, remaining),
                                         sock_read=min(cfg.read_timeout, remaining))
+        started = time.monotonic()
         try:
             resp = await self.session.request(method, url, data=body, headers=req_headers, timeout=timeout)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - any transport failure is an outcome, never a 500
             outcome = classify_exception(exc, lease.key)
-            await self._report(lease, outcome)
+            await self._report(lease, outcome, started)
             raise _Retry(outcome, None) from None
 
         try:
             if framing == "json" or resp.status != 200:
                 payload = await resp.read()
                 outcome = classify(resp.status, payload)
-                await self._report(lease, outcome)
+                await self._report(lease, outcome, started)
                 if resp.status >= 300:  # Google can echo the calling key; no caller ever sees it
                     payload = scrub_bytes(payload, (lease.key,))
                 result = UpstreamResponse(resp.status, resp.headers.get("content-type", "application/json"),
@@ -324,7 +328,8 @@ class GeminiClient:
                 if outcome.kind is OutcomeKind.OK or not outcome.retryable():
                     return result
                 raise _Retry(outcome, result)
-            return await self._commit(resp, lease, framing=framing, attempts=attempts, deadline=deadline)
+            return await self._commit(resp, lease, framing=framing, attempts=attempts, deadline=deadline,
+                                      started=started)
         except asyncio.CancelledError:
             resp.close()
             raise
@@ -333,14 +338,14 @@ class GeminiClient:
         except Exception as exc:  # noqa: BLE001
             resp.close()
             outcome = classify_exception(exc)
-            await self._report(lease, outcome)
+            await self._report(lease, outcome, started)
             raise _Retry(outcome, None) from None
         finally:
             if framing == "json" or resp.status != 200:
                 resp.release()
 
     async def _commit(self, resp: aiohttp.ClientResponse, lease: Lease, *, framing: Framing,
-                      attempts: int, deadline: float) -> UpstreamStream | UpstreamResponse:
+                      attempts: int, deadline: float, started: float) -> UpstreamStream | UpstreamResponse:
         """Read until the first event; an error or an empty stream before it is retried on another key."""
         decoder: SSEDecoder | JSONArrayDecoder = SSEDecoder() if framing == "sse" else JSONArrayDecoder()
         seen = bytearray()
@@ -353,7 +358,7 @@ class GeminiClient:
                 if not events:
                     resp.close()
                     outcome = Outcome(OutcomeKind.TRANSIENT, 200, reason="empty stream")
-                    await self._report(lease, outcome)
+                    await self._report(lease, outcome, started)
                     raise _Retry(outcome, None)
                 break
             seen += chunk
@@ -363,16 +368,18 @@ class GeminiClient:
             resp.close()
             status, error_body = _embedded_error(first)
             outcome = classify(status, error_body)
-            await self._report(lease, outcome)
+            await self._report(lease, outcome, started)
             result = UpstreamResponse(status, "application/json; charset=UTF-8",
                                       scrub_bytes(error_body, (lease.key,)), lease.key_id, outcome, attempts)
             if outcome.retryable():
                 raise _Retry(outcome, result)
             return result
+        if self._on_first_event is not None:
+            self._on_first_event(lease.model, time.monotonic() - started)
         await lease.commit()
 
         async def report(outcome: Outcome) -> None:
-            await self._report(lease, outcome)
+            await self._report(lease, outcome, started)
 
         return UpstreamStream(resp.headers.get("content-type", "text/event-stream"), bytes(seen),
                               lease.key_id, attempts, deadline, resp, report, _key=lease.key)

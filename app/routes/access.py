@@ -68,5 +68,6 @@ async def admitted(request: Request, model: object, call: Callable[[], Awaitable
     limiter = gateway(request).limiter
     decision = await limiter.check(policy, model if isinstance(model, str) else "")
     if not decision.allowed:
+        gateway(request).metrics.token_refused(decision.code or f"status_{decision.status}")
         raise _refusal(decision)
     return await metered(limiter, policy, call)

@@ -40,7 +40,8 @@ async def metrics(request: Request) -> Response:
     gw = gateway(request)
     if gw.metrics_guard.configured and not gw.metrics_guard.check(bearer(request.headers)):
         raise Unauthenticated("missing or invalid metrics token")
-    body = gw.metrics.render(await gw.keys.summary(), gw.events.stats(), gw.redis.stats() if gw.redis else None)
+    body = gw.metrics.render(await gw.keys.summary(), gw.events.stats(), await gw.keys.snapshot(),
+                             gw.redis.stats() if gw.redis else None)
     return Response(body, 200, media_type=gw.metrics.CONTENT_TYPE)
 
 

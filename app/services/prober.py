@@ -73,6 +73,8 @@ class KeyProber:
             await self._keys.enable(key_id)
             self.revived += 1
             log.info("key %s passed its probe and is back in rotation", key_id)
+        elif outcome.kind is OutcomeKind.KEY_INVALID:  # Google says the key itself is bad: out of rotation
+            await self._keys.disable(key_id, f"check failed: {outcome.reason or 'key_invalid'}"[:300])
         return outcome
 
     def stats(self) -> dict[str, int]:

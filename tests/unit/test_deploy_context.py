@@ -74,7 +74,7 @@ def test_the_real_tree_sends_only_the_app(rules) -> None:
             path = name if rel == "." else f"{rel}/{name}"
             if in_context(path, rules):
                 sent.append(path)
-    assert "requirements.txt" in sent and "app/main.py" in sent and "app/routes/admin.html" in sent
+    assert "requirements.txt" in sent and "app/main.py" in sent and "app/console/console.js" in sent
     assert all(p == "requirements.txt" or p.startswith("app/") for p in sent), sent
     assert not any(p.endswith((".pyc", ".env")) or "/.env" in p for p in sent)
 
