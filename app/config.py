@@ -74,9 +74,10 @@ class Settings(BaseSettings):
     # How keys reach Google (app/net/routes.py): proxies and kinds per key id (or key), a default proxy.
     outbound_proxy: str | None = Field(None, description="http(s):// or socks5:// proxy for every key; "
                                        "'direct' or empty = none")
-    key_proxies: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict, description="key id (or key) -> proxy URL or "
-                                        "'direct'")
-    key_kinds: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict, description="key id (or key) -> gemini | vertex")
+    key_proxies: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict, description="key id (or key) -> proxy URL or 'direct'")
+    key_kinds: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict, description="key id (or key) -> gemini | vertex")
     vertex_base_url: str = "https://aiplatform.googleapis.com/v1"
     ip_limit_threshold: int = Field(3, ge=2, description="distinct keys 429'd in the window that mean an IP-wide limit")
     ip_limit_window: float = Field(10.0, gt=0)

@@ -265,7 +265,8 @@ class GeminiClient:
                 route = self.routes.of(lease.key_id)
                 try:
                     if route.vertex and vertex_url is None:
-                        raise _Retry(Outcome(OutcomeKind.CLIENT_ERROR, 0, None, "vertex_key_cannot_serve"), None)
+                        skip = Outcome(OutcomeKind.CLIENT_ERROR, 0, None, "vertex_key_cannot_serve")
+                        raise _Retry(skip, None)  # not reported: the key did nothing wrong
                     result = await self._attempt(method, vertex_url if route.vertex else url, lease, route,
                                                  model=model, body=body, headers=headers,
                                                  framing=framing, deadline=deadline, attempts=attempts)

@@ -124,6 +124,8 @@ def test_a_vertex_express_key_serves_every_surface(fake):
     with start_gateway(fake.base_url, api_keys=["ok-vertex-1"], key_kinds="ok-vertex-1=vertex",
                        vertex_base_url=fake.url + "/v1") as gw:
         assert listed(gw)[key_id("ok-vertex-1")]["kind"] == "vertex"
+        console = requests.get(gw.url + "/admin/keys", headers=ADMIN, timeout=10).json()["keys"]
+        assert [(k["id"], k["kind"], k["proxy"]) for k in console] == [(key_id("ok-vertex-1"), "vertex", "direct")]
         oa = openai.OpenAI(base_url=gw.v1, api_key=TOKEN, max_retries=0, timeout=30)
         reply = oa.chat.completions.create(model="gemini-2.5-flash", messages=[{"role": "user", "content": "hi"}])
         assert reply.choices[0].message.content == "echo: hi"
