@@ -101,6 +101,13 @@ class DurableStore:
                 await conn.execute(update(k).where(k.c.id == r.id).values(secret=secret, enc=enc))
             else:
                 self.cipher.open(r.secret, r.enc)  # fails now, at start, rather than at the first request
+        # Proxy URLs may hold credentials: sealed, and re-sealed on a key change, like the keys.
+        proxies = (await conn.execute(select(k.c.id, k.c.proxy, k.c.proxy_enc)
+                                      .where(and_(k.c.removed.is_(False), k.c.proxy.is_not(None))))).all()
+        for r in proxies:
+            if self.cipher.needs_reseal(r.proxy, r.proxy_enc or 0):
+                proxy, enc = self.cipher.seal(self.cipher.open(r.proxy, r.proxy_enc or 0))
+                await conn.execute(update(k).where(k.c.id == r.id).values(proxy=proxy, proxy_enc=enc))
 
     async def _seed_keys(self, conn: AsyncConnection, keys: Sequence[str], projects: dict[str, str]) -> bool:
         k = self.t.keys

@@ -75,3 +75,16 @@ def test_settings_view_masks_proxies() -> None:
     assert "pw-s3cret" not in repr(view) and "AQ.raw-key" not in repr(view)
     assert view["outbound_proxy"] == "http://proxy:3128"
     assert view["key_proxies"] == {"entries": 1} and view["key_kinds"] == {"entries": 1}
+
+
+async def test_proxies_resealed_when_the_encryption_key_rotates(store_factory, fernet_key: str) -> None:
+    from cryptography.fernet import Fernet
+    plain = store_factory(None)
+    await plain.start([KEY_A])
+    await plain.route_key(key_id(KEY_A), proxy=PROXY)
+    new_key = Fernet.generate_key().decode()
+    await store_factory(fernet_key).start([])          # plain -> sealed with fernet_key
+    await store_factory(f"{new_key},{fernet_key}").start([])   # re-sealed with new_key
+    only_new = store_factory(new_key)
+    await only_new.start([])
+    assert (await only_new.key_routes())[key_id(KEY_A)] == (PROXY, None)
