@@ -72,6 +72,14 @@ class Settings(BaseSettings):
     upstream_connections: int = Field(0, ge=0, description="upstream connection pool size; 0 = no limit")
     max_concurrent_per_key: int = Field(0, ge=0, description="0 = unlimited")
     key_projects: dict[str, str] = Field(default_factory=dict)
+    # How keys reach Google (app/net/routes.py): proxies and kinds per key id (or key), a default proxy.
+    outbound_proxy: str | None = Field(None, description="http(s):// or socks5:// proxy for every key; "
+                                       "'direct' or empty = none")
+    key_proxies: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict, description="key id (or key) -> proxy URL or 'direct'")
+    key_kinds: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict, description="key id (or key) -> gemini | vertex")
+    vertex_base_url: str = "https://aiplatform.googleapis.com/v1"
     ip_limit_threshold: int = Field(3, ge=2, description="distinct keys 429'd in the window that mean an IP-wide limit")
     ip_limit_window: float = Field(10.0, gt=0)
 
@@ -173,7 +181,7 @@ class Settings(BaseSettings):
     def _lists(cls, value: Any) -> Any:
         return _split_list(value)
 
-    @field_validator("key_projects", mode="before")
+    @field_validator("key_projects", "key_proxies", "key_kinds", mode="before")
     @classmethod
     def _projects(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -204,7 +212,36 @@ class Settings(BaseSettings):
             raise ValueError("expected a JSON object or pattern=model pairs separated by commas")
         return [(k.strip(), v.strip()) for k, v in pairs]
 
-    @field_validator("base_url")
+    @field_validator("outbound_proxy")
+    @classmethod
+    def _outbound_proxy(cls, value: str | None) -> str | None:
+        from app.net.routes import RouteError, parse_proxy
+        if value is None or not value.strip():
+            return None
+        try:
+            return parse_proxy(value)
+        except RouteError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("key_proxies")
+    @classmethod
+    def _key_proxies(cls, value: dict[str, str]) -> dict[str, str]:
+        from app.net.routes import RouteError, parse_proxy
+        try:
+            return {k: parse_proxy(v) for k, v in value.items()}
+        except RouteError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("key_kinds")
+    @classmethod
+    def _key_kinds(cls, value: dict[str, str]) -> dict[str, str]:
+        from app.net.routes import RouteError, parse_kind
+        try:
+            return {k: parse_kind(v) for k, v in value.items()}
+        except RouteError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("base_url", "vertex_base_url")
     @classmethod
     def _base_url(cls, value: str) -> str:
         if not re.match(r"^https?://[^\s/]+", value):

@@ -7,6 +7,7 @@ it through ``request.app.state.gateway``; parts never import it (they take what 
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from app.config import Settings
@@ -14,6 +15,7 @@ from app.console.session import SessionSigner
 from app.keys import KeyManager, MemoryPoolStore, Ownership, PoolStore, SurgeDetector, build_hot_map, key_id
 from app.keys.affinity import Affinity
 from app.net import FetchLimits, SafeFetcher
+from app.net.routes import RouteTable
 from app.observability.events import EventSink
 from app.observability.metrics import Metrics
 from app.observability.pipeline import build_event_sink
@@ -38,6 +40,9 @@ from app.upstream import GeminiClient, UpstreamConfig
 
 log = logging.getLogger("gateway")
 
+#: The shape of a key id (``app.keys.ids``): a mapping entry that looks like one names a key by its id.
+_KEY_ID = re.compile(r"^(key-[0-9a-f]{12}|.{4}….{4}-[0-9a-f]{6})$")
+
 
 class Gateway:
     """Everything a request needs, built once per process."""
@@ -60,10 +65,14 @@ class Gateway:
                                project_of=self._projects(settings),
                                surge=SurgeDetector(settings.ip_limit_threshold, settings.ip_limit_window),
                                max_wait=settings.max_wait, max_concurrent=settings.max_concurrent_per_key)
+        self.routes = RouteTable(default_proxy=settings.outbound_proxy,
+                                 proxies=self._by_id(settings, settings.key_proxies),
+                                 kinds=self._by_id(settings, settings.key_kinds))
         self.durable = self._durable(settings)
         self.client = GeminiClient(UpstreamConfig.from_settings(settings), self.keys,
                                    on_outcome=self.metrics.upstream, on_first_event=self.metrics.first_token,
-                                   on_report=self.durable.on_report if self.durable else None)
+                                   on_report=self.durable.on_report if self.durable else None,
+                                   routes=self.routes)
         self.prober = KeyProber(self.keys, self.client, interval=settings.check_interval)
         self.events: EventSink = build_event_sink(settings)
         if self.durable is not None:
@@ -103,13 +112,22 @@ class Gateway:
                 out[kid] = project
         return out
 
+    @staticmethod
+    def _by_id(settings: Settings, mapping: dict[str, str]) -> dict[str, str]:
+        """``KEY_PROXIES`` / ``KEY_KINDS`` name keys by the key itself or by its id (a key added later in the
+        admin API too); the pool knows only ids."""
+        known = {key_id(k) for k in settings.api_keys}
+        return {(name if name in known or _KEY_ID.match(name) else key_id(name)): value
+                for name, value in mapping.items()}
+
     def _durable(self, settings: Settings) -> DurableState | None:
         url = database_url(settings.data_dir, settings.database_url)
         if url is None:
             return None
         store = DurableStore(url, prefix=settings.database_table_prefix,
                              cipher=KeyCipher(settings.encryption_key))
-        return DurableState(store, self.keys, self.tokens, poll_interval=settings.state_poll_interval,
+        return DurableState(store, self.keys, self.tokens, routes=self.routes,
+                            poll_interval=settings.state_poll_interval,
                             flush_interval=settings.usage_flush_interval,
                             usage_retention_days=settings.usage_retention_days,
                             error_retention_days=settings.error_log_retention_days)
@@ -140,6 +158,8 @@ class Gateway:
                 log.critical("cannot start: %s", exc)
                 raise
             log.info("durable state: %s store ready", self.durable.store.backend)
+        if self.routes.proxies():
+            log.info("outbound proxies: %s", ", ".join(self.routes.proxies()))
         elif not self.settings.data_dir:
             log.warning("no DATA_DIR nor DATABASE_URL: keys and tokens changed at run time are not kept")
         await self.client.start()
@@ -173,7 +193,8 @@ class Gateway:
             await self.redis.close()
 
     def health_extras(self) -> dict[str, Any]:
-        extras: dict[str, Any] = {"analytics": self.events.stats(), "prober": self.prober.stats()}
+        extras: dict[str, Any] = {"analytics": self.events.stats(), "prober": self.prober.stats(),
+                                  "outbound_proxies": self.routes.proxies()}
         if self.redis is not None:
             extras["redis"] = self.redis.stats()
         if self.durable is not None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ from app.errors import UpstreamUnavailable
 from app.gemini.framing import JSONArrayDecoder, SSEDecoder
 from app.gemini.scrub import scrub, scrub_bytes
 from app.keys import KeyManager, Lease, Outcome, OutcomeKind, RequestAccount, classify, classify_exception
+from app.net.routes import Route, RouteTable
+from app.net.sessions import RouteSessions
 
 log = logging.getLogger("gateway.upstream")
 
@@ -38,6 +41,11 @@ Framing = Literal["json", "sse", "array"]
 
 #: Cooldown bucket for calls that are not about one model (models.list).
 MODELS_BUCKET = "_models"
+
+#: The calls a Vertex AI express key can serve (its endpoint has no files, caches, models list or embeddings).
+VERTEX_PATH = re.compile(r"^models/[^/:?]+:(generateContent|streamGenerateContent|countTokens)$")
+#: A proxy's "authentication required" answer: the route is broken, the key is not at fault.
+PROXY_AUTH_REQUIRED = 407
 
 @dataclass(frozen=True, slots=True)
 class UpstreamConfig:
@@ -52,13 +60,16 @@ class UpstreamConfig:
     probe_model: str = "gemini-2.5-flash"
     backoff_base: float = 0.25
     backoff_cap: float = 4.0
+    #: Vertex AI express root (``.../v1``): Vertex keys call ``{vertex_base_url}/publishers/google/models/...``.
+    vertex_base_url: str = "https://aiplatform.googleapis.com/v1"
 
     @classmethod
     def from_settings(cls, settings: Any) -> UpstreamConfig:
         """The slice of ``Settings`` the client uses."""
         return cls(base_url=settings.base_url, max_retries=settings.max_retries, time_out=settings.time_out,
                    connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout,
-                   connections=settings.upstream_connections, probe_model=settings.probe_model)
+                   connections=settings.upstream_connections, probe_model=settings.probe_model,
+                   vertex_base_url=settings.vertex_base_url)
 
 
 @dataclass(slots=True)
@@ -146,33 +157,37 @@ class GeminiClient:
     def __init__(self, config: UpstreamConfig, keys: KeyManager, *,
                  on_outcome: Callable[[OutcomeKind, str, float | None], None] | None = None,
                  on_first_event: Callable[[str, float], None] | None = None,
-                 on_report: Callable[[str, str, Outcome], None] | None = None) -> None:
+                 on_report: Callable[[str, str, Outcome], None] | None = None,
+                 routes: RouteTable | None = None) -> None:
         self.config = config
         self._base = config.base_url.rstrip("/")
+        self._vertex = config.vertex_base_url.rstrip("/")
         self.keys = keys
-        self._session: aiohttp.ClientSession | None = None
+        self.routes = routes or RouteTable()
+        self._sessions: RouteSessions | None = None
         self._on_outcome = on_outcome  # (kind, model, seconds since the attempt was sent): metrics
         self._on_first_event = on_first_event  # (model, seconds to a stream's first event): metrics
         self._on_report = on_report  # (key id, model, outcome): the usage history, in memory only
 
     async def start(self) -> None:
-        connections = self.config.connections
-        connector = aiohttp.TCPConnector(limit=connections, limit_per_host=connections,
-                                         ttl_dns_cache=300, enable_cleanup_closed=True)
-        self._session = aiohttp.ClientSession(
-            connector=connector, auto_decompress=True, skip_auto_headers=("User-Agent",),
-            json_serialize=lambda o: orjson.dumps(o).decode())
+        self._sessions = RouteSessions(self.config.connections)
+        self._sessions.get(None)  # the direct session exists from the start
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._sessions is not None:
+            await self._sessions.close()
+            self._sessions = None
 
     @property
     def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
+        """The direct session (no proxy)."""
+        return self.session_for(None)
+
+    def session_for(self, proxy: str | None) -> aiohttp.ClientSession:
+        """The session of one outbound route (None = direct)."""
+        if self._sessions is None:
             raise RuntimeError("GeminiClient.start() was not awaited")
-        return self._session
+        return self._sessions.get(proxy)
 
     # -- public calls -------------------------------------------------------------------------------------
 
@@ -206,9 +221,20 @@ class GeminiClient:
         """A quota-free check of one key (models.get), outside the rotation: used to bring disabled keys back."""
         connect = self.config.connect_timeout
         timeout = aiohttp.ClientTimeout(total=connect + 10.0, connect=connect)
+        route = self.routes.of(lease.key_id)
+        headers = {"x-goog-api-key": lease.key}
+        if route.vertex:  # express mode has no models.get: a token count is the cheapest call it has
+            request = self.session_for(route.proxy).post(
+                f"{self._vertex}/publishers/google/models/{self.config.probe_model}:countTokens",
+                data=b'{"contents":[{"role":"user","parts":[{"text":"ping"}]}]}', timeout=timeout,
+                headers={**headers, "content-type": "application/json"})
+        else:
+            request = self.session_for(route.proxy).get(f"{self._base}/models/{self.config.probe_model}",
+                                                        timeout=timeout, headers=headers)
         try:
-            async with self.session.get(f"{self._base}/models/{self.config.probe_model}", timeout=timeout,
-                                        headers={"x-goog-api-key": lease.key}) as resp:
+            async with request as resp:
+                if route.proxy and resp.status == PROXY_AUTH_REQUIRED:
+                    return Outcome(OutcomeKind.TRANSIENT, 0, None, "proxy_auth_required")
                 return classify(resp.status, await resp.read())
         except asyncio.CancelledError:
             raise
@@ -226,15 +252,25 @@ class GeminiClient:
         deadline = deadline or self.deadline()
         base = path if path.startswith(("http://", "https://")) else f"{self._base}/{path}"
         url = base + (f"?{query}" if query else "")
+        # A Vertex express key serves model calls only: for any other call it counts as already tried.
+        vertex_url = (f"{self._vertex}/publishers/google/{path}" + (f"?{query}" if query else "")
+                      if VERTEX_PATH.match(path) else None)
         account = RequestAccount(model, pinned=key_id, prefer=prefer_key)
+        if vertex_url is None:
+            account.tried.update(self.routes.vertex_ids(self.keys.key_ids))
         max_retries = self.config.max_retries
         attempts = 0
         try:
             while True:
                 attempts += 1
                 lease = await self.keys.lease(account, deadline)
+                route = self.routes.of(lease.key_id)
                 try:
-                    result = await self._attempt(method, url, lease, model=model, body=body, headers=headers,
+                    if route.vertex and vertex_url is None:
+                        skip = Outcome(OutcomeKind.CLIENT_ERROR, 0, None, "vertex_key_cannot_serve")
+                        raise _Retry(skip, None)  # not reported: the key did nothing wrong
+                    result = await self._attempt(method, vertex_url if route.vertex else url, lease, route,
+                                                 model=model, body=body, headers=headers,
                                                  framing=framing, deadline=deadline, attempts=attempts)
                 except _Retry as exc:
                     lease.release()
@@ -295,7 +331,8 @@ class GeminiClient:
             self._on_report(lease.key_id, lease.model, outcome)
         await lease.report(outcome)
 
-    async def _attempt(self, method: str, url: str, lease: Lease, *, model: str, body: bytes | None,
+    async def _attempt(self, method: str, url: str, lease: Lease, route: Route, *, model: str,
+                       body: bytes | None,
                        headers: dict[str, str] | None, framing: Framing, deadline: float,
                        attempts: int) -> UpstreamResponse | UpstreamStream:
         req_headers = {"x-goog-api-key": lease.key, "content-type": "application/json"}
@@ -308,7 +345,8 @@ class GeminiClient:
                                         sock_read=min(cfg.read_timeout, remaining))
         started = time.monotonic()
         try:
-            resp = await self.session.request(method, url, data=body, headers=req_headers, timeout=timeout)
+            resp = await self.session_for(route.proxy).request(method, url, data=body, headers=req_headers,
+                                                               timeout=timeout)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - any transport failure is an outcome, never a 500
@@ -317,6 +355,11 @@ class GeminiClient:
             raise _Retry(outcome, None) from None
 
         try:
+            if route.proxy and resp.status == PROXY_AUTH_REQUIRED:
+                resp.close()
+                outcome = Outcome(OutcomeKind.TRANSIENT, 0, None, "proxy_auth_required")
+                await self._report(lease, outcome)
+                raise _Retry(outcome, None)
             if framing == "json" or resp.status != 200:
                 payload = await resp.read()
                 outcome = classify(resp.status, payload)

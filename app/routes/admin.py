@@ -55,7 +55,8 @@ SURFACE = Surface("admin", render, authenticate)
 
 async def keys(request: Request) -> Response:
     gw = gateway(request)
-    return to_response(JsonReply.of({"keys": await gw.keys.snapshot(), "summary": await gw.keys.summary(),
+    rows = [{**entry, **gw.routes.view(entry["id"])} for entry in await gw.keys.snapshot()]  # kind, masked proxy
+    return to_response(JsonReply.of({"keys": rows, "summary": await gw.keys.summary(),
                                      "prober": gw.prober.stats()}))
 
 

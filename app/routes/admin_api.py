@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.errors import GatewayError, InvalidRequest
+from app.net.routes import RouteError, mask_proxy, parse_kind, parse_proxy
 from app.errors import NotFound as RouteNotFound
 from app.routes.admin import SURFACE
 from app.routes.common import gateway, read_json
@@ -90,7 +91,8 @@ async def list_keys(request: Request) -> Response:
     rows = []
     for row in await state.store.list_keys():
         live = pool.get(row["id"])
-        rows.append({**row, "state": live["state"] if live else ("off" if not row["enabled"] else "loading"),
+        rows.append({**row, **gateway(request).routes.view(row["id"]),
+                     "state": live["state"] if live else ("off" if not row["enabled"] else "loading"),
                      "reason": live["reason"] if live else None,
                      "cooldowns": live["cooldowns"] if live else {}})
     return _ok({"keys": rows, "total": len(rows)})
@@ -119,12 +121,32 @@ async def key_item(request: Request) -> Response:
         done = "removed"
     else:
         body = await _body(request)
-        if "project" not in body or not (body["project"] is None or isinstance(body["project"], str)):
-            raise Invalid("'project' must be a string or null")
-        await state.store.label_key(kid, body["project"])
-        done = "labelled"
+        fields = [f for f in ("project", "proxy", "kind") if f in body]
+        if not fields:
+            raise Invalid("give at least one of 'project', 'proxy' or 'kind'")
+        for name in fields:
+            if not (body[name] is None or isinstance(body[name], str)):
+                raise Invalid(f"'{name}' must be a string or null")
+        route = _route_fields(body)
+        if "project" in body:
+            await state.store.label_key(kid, body["project"])
+        if route:
+            await state.store.route_key(kid, **route)
+        done = "labelled" if fields == ["project"] else "updated"
     await state.refresh()
     return _ok({"id": kid, "done": done})
+
+
+def _route_fields(body: dict[str, Any]) -> dict[str, str | None]:
+    """The checked ``proxy`` / ``kind`` of a key PATCH; null or "" puts the key back on the settings."""
+    out: dict[str, str | None] = {}
+    for name, parse in (("proxy", parse_proxy), ("kind", parse_kind)):
+        if name in body:
+            try:
+                out[name] = parse(body[name]) if body[name] else None
+            except RouteError as exc:
+                raise Invalid(f"'{name}': {exc}") from None
+    return out
 
 
 async def key_action(request: Request) -> Response:
@@ -293,8 +315,10 @@ def masked_settings(settings: Any) -> dict[str, Any]:
     for name, value in settings.model_dump().items():
         if name.endswith("_url") and isinstance(value, str):
             out[name] = _mask_url(value) if name != "base_url" else value
-        elif name == "key_projects":
+        elif name in ("key_projects", "key_proxies", "key_kinds"):  # may be keyed by raw keys
             out[name] = {"entries": len(value)}
+        elif name == "outbound_proxy":
+            out[name] = mask_proxy(value)
         elif _SECRET_NAME.search(name) and not isinstance(value, (int, float, bool)) or name == "api_keys":
             if isinstance(value, list):
                 out[name] = {"count": len(value)}

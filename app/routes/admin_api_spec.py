@@ -38,8 +38,12 @@ OPENAPI: dict[str, Any] = {
                 "keys": {"oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}],
                          "description": "keys, or one pasted text with keys separated by blanks/commas/lines"},
                 "project": {"type": "string"}}},
-            "Label": {"type": "object", "required": ["project"],
-                      "properties": {"project": {"type": ["string", "null"]}}},
+            "Label": {"type": "object", "minProperties": 1,
+                      "properties": {"project": {"type": ["string", "null"]},
+                                     "proxy": {"type": ["string", "null"],
+                                               "description": "http(s)://, socks5:// URL or 'direct'; null = "
+                                                              "as the settings say"},
+                                     "kind": {"type": ["string", "null"], "enum": ["gemini", "vertex", None]}}},
             "Token": {"type": "object", "properties": {
                 "name": {"type": "string"}, "enabled": {"type": "boolean"},
                 "expires_at": {"type": ["number", "string", "null"], "description": "epoch seconds or ISO 8601"},
@@ -53,7 +57,7 @@ OPENAPI: dict[str, Any] = {
                             "post": _op("add keys (many, deduplicated; placeholders refused)", body="AddKeys",
                                         ok=201)},
         "/admin/api/keys/{key_id}": {"parameters": _PATH_KEY, "delete": _op("remove a key"),
-                                     "patch": _op("label a key with a project", body="Label")},
+                                     "patch": _op("label a key: project, outbound proxy, kind", body="Label")},
         "/admin/api/keys/{key_id}/enable": {"parameters": _PATH_KEY, "post": _op("enable a key")},
         "/admin/api/keys/{key_id}/disable": {"parameters": _PATH_KEY, "post": _op("disable a key")},
         "/admin/api/tokens": {"get": _op("list client tokens (never their secrets)"),

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import orjson
 from aiohttp import web
 
-from . import answers, errors, fixtures, resources, validation, wire
+from . import answers, errors, fixtures, resources, validation, vertex, wire
 from .behaviours import KEY_ERRORS, STREAM_ONLY, Behaviours, Script, ScriptError, parse_script
 from .catalog import Catalog, PageTokenError
 from .projects import Projects
@@ -106,6 +106,7 @@ class FakeGemini:
         add("POST", "/_control/reset", self.control_reset)
         add("POST", "/_control/project", self.control_project)
         self.resources = resources.add_routes(app, self)
+        vertex.add_routes(app, self)
         add("GET", "/{version:v1beta|v1}/models", self.list_models)
         add("GET", "/{version:v1beta|v1}/models/{model}", self.get_model)
         add("POST", "/{version:v1beta|v1}/models/{target}", self.model_call)

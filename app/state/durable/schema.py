@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import (BigInteger, Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text,
-                        select)
+                        inspect, select)
 from sqlalchemy.engine import Connection
 
 #: Counters of one usage row, in this order everywhere (aggregator, upserts, API answers).
@@ -44,7 +44,11 @@ def build_tables(prefix: str) -> Tables:
         Column("removed", Boolean, nullable=False),            # tombstone: a removed API_KEYS entry stays out
         Column("source", String(16), nullable=False),          # "settings" or "admin"
         Column("created_at", Float, nullable=False),
-        Column("updated_at", Float, nullable=False))
+        Column("updated_at", Float, nullable=False),
+        # v2: how the key reaches Google; NULL = as the settings say (KEY_PROXIES / KEY_KINDS / OUTBOUND_PROXY).
+        Column("proxy", Text),                                  # "direct" or a proxy URL, sealed like the secret
+        Column("proxy_enc", Integer),                           # 1 = proxy encrypted with ENCRYPTION_KEY
+        Column("kind", String(16)))                             # "gemini" or "vertex"
     tokens = Table(
         f"{prefix}tokens", md,
         Column("id", String(40), primary_key=True),
@@ -82,8 +86,19 @@ def _v1(conn: Connection, t: Tables) -> None:
     t.metadata.create_all(conn, checkfirst=True)
 
 
+def _v2(conn: Connection, t: Tables) -> None:
+    """Per-key routes: proxy and kind columns on the keys table (a store made at v1 lacks them; one made by
+    this version's ``_v1`` already has them)."""
+    have = {c["name"] for c in inspect(conn).get_columns(t.keys.name)}
+    for name in ("proxy", "proxy_enc", "kind"):
+        if name not in have:
+            column = t.keys.c[name]
+            ddl = column.type.compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f'ALTER TABLE {t.keys.name} ADD COLUMN {name} {ddl}')
+
+
 #: Append-only list of schema steps; never edit a released step.
-MIGRATIONS: list[Callable[[Connection, Tables], None]] = [_v1]
+MIGRATIONS: list[Callable[[Connection, Tables], None]] = [_v1, _v2]
 
 
 def migrate(conn: Connection, t: Tables) -> int:

@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 from app.keys import KeyManager, Outcome
+from app.net.routes import RouteTable
 from app.observability.events import EventSink, Interaction
 from app.state.policy import TokenRegistry
 
@@ -30,11 +31,12 @@ _PRUNE_EVERY = 3600.0
 
 class DurableState:
     def __init__(self, store: DurableStore, keys: KeyManager, registry: TokenRegistry, *,
-                 poll_interval: float = 2.0, flush_interval: float = 10.0, usage_retention_days: int = 90,
+                 routes: RouteTable | None = None, poll_interval: float = 2.0, flush_interval: float = 10.0, usage_retention_days: int = 90,
                  error_retention_days: int = 14) -> None:
         self.store = store
         self.keys = keys
         self.registry = registry
+        self.routes = routes
         self.buffer = UsageBuffer()
         self._poll = poll_interval
         self._flush_every = flush_interval
@@ -67,6 +69,8 @@ class DurableState:
             return False
         pool = await self.store.pool_keys()
         policies = await self.store.token_policies()
+        if self.routes is not None:  # before the key set, so a new key never goes out on the wrong route
+            self.routes.replace_overrides(await self.store.key_routes())
         self.keys.replace_keys(pool)
         self.registry.replace(policies)
         self._version = version

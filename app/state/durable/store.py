@@ -101,6 +101,13 @@ class DurableStore:
                 await conn.execute(update(k).where(k.c.id == r.id).values(secret=secret, enc=enc))
             else:
                 self.cipher.open(r.secret, r.enc)  # fails now, at start, rather than at the first request
+        # Proxy URLs may hold credentials: sealed, and re-sealed on a key change, like the keys.
+        proxies = (await conn.execute(select(k.c.id, k.c.proxy, k.c.proxy_enc)
+                                      .where(and_(k.c.removed.is_(False), k.c.proxy.is_not(None))))).all()
+        for r in proxies:
+            if self.cipher.needs_reseal(r.proxy, r.proxy_enc or 0):
+                proxy, enc = self.cipher.seal(self.cipher.open(r.proxy, r.proxy_enc or 0))
+                await conn.execute(update(k).where(k.c.id == r.id).values(proxy=proxy, proxy_enc=enc))
 
     async def _seed_keys(self, conn: AsyncConnection, keys: Sequence[str], projects: dict[str, str]) -> bool:
         k = self.t.keys
@@ -166,14 +173,35 @@ class DurableStore:
             await self._bump(conn)
 
     async def remove_key(self, kid: str) -> None:
-        """Tombstone: the secret is wiped and a key seeded from API_KEYS stays out after a restart."""
-        await self._change_key(kid, removed=True, secret="", enc=0)
+        """Tombstone: the secret (and the proxy, which may hold credentials) is wiped and a key seeded from
+        API_KEYS stays out after a restart."""
+        await self._change_key(kid, removed=True, secret="", enc=0, proxy=None, proxy_enc=None, kind=None)
 
     async def set_key_enabled(self, kid: str, enabled: bool) -> None:
         await self._change_key(kid, enabled=enabled)
 
     async def label_key(self, kid: str, project: str | None) -> None:
         await self._change_key(kid, project=project or None)
+
+    async def route_key(self, kid: str, **values: str | None) -> None:
+        """Set the key's ``proxy`` (a URL or "direct") and/or ``kind``; None = back to the settings."""
+        change: dict[str, Any] = {}
+        if "proxy" in values:
+            proxy = values["proxy"]
+            change["proxy"], change["proxy_enc"] = self.cipher.seal(proxy) if proxy else (None, None)
+        if "kind" in values:
+            change["kind"] = values["kind"] or None
+        if change:
+            await self._change_key(kid, **change)
+
+    async def key_routes(self) -> dict[str, tuple[str | None, str | None]]:
+        """key id -> (proxy, kind) as set in the store (None where the settings apply)."""
+        k = self.t.keys
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(k.c.id, k.c.proxy, k.c.proxy_enc, k.c.kind)
+                                       .where(k.c.removed.is_(False)))).all()
+        return {r.id: (self.cipher.open(r.proxy, r.proxy_enc or 0) if r.proxy else None, r.kind)
+                for r in rows if r.proxy or r.kind}
 
     async def list_keys(self) -> list[dict[str, Any]]:
         k = self.t.keys
