@@ -29,6 +29,7 @@ from app.routes import anthropic as anthropic_routes
 from app.routes import native as native_routes
 from app.routes import openai as openai_routes
 from app.routes import openai_files as openai_file_routes
+from app.routes import openai_media as openai_media_routes
 from app.routes import resources as resource_routes
 from app.routes import responses_api
 from app.routes import ops as ops_routes
@@ -67,7 +68,8 @@ def surface_routes() -> list[BaseRoute]:
     native = [*native_routes.routes(), *resource_routes.routes(), native_routes.SURFACE.fallback()]
     upload = [*resource_routes.upload_routes(), native_routes.SURFACE.fallback()]
     return [
-        Mount("/v1", routes=[*openai_routes.routes(), *responses_api.routes(), *anthropic_routes.routes(),
+        Mount("/v1", routes=[*openai_routes.routes(), *openai_media_routes.routes(), *responses_api.routes(),
+                             *anthropic_routes.routes(),
                              *openai_file_routes.routes(), *native_routes.v1_routes(),
                              Mount("/messages", routes=[anthropic_routes.SURFACE.fallback()]),
                              openai_routes.SURFACE.fallback()]),

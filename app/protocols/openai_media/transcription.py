@@ -1,0 +1,86 @@
+"""``POST /v1/audio/transcriptions`` (multipart) -> ``generateContent`` with the audio inline and an
+instruction to transcribe verbatim.
+
+``response_format``: ``json`` (default), ``text``, ``verbose_json`` (language and, for WAV input, duration;
+no segments: the model is not asked for timestamps). ``srt``/``vtt`` need timestamps too: a 400.
+"""
+
+from __future__ import annotations
+
+import base64
+import mimetypes
+from dataclasses import dataclass
+from typing import Any
+
+from app.errors import InvalidRequest
+from app.protocols.openai_media.common import number_field, parts_of, string_field, text_of, usage_of
+from app.protocols.openai_media.wav import wav_duration
+
+FORMATS = ("json", "text", "verbose_json")
+#: Upload mime types Gemini does not know by those names.
+_MIME_FIXES = {"audio/x-wav": "audio/wav", "audio/wave": "audio/wav", "audio/mpeg3": "audio/mp3",
+               "audio/x-m4a": "audio/m4a", "audio/mp4": "audio/m4a", "audio/x-flac": "audio/flac"}
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptionRequest:
+    audio: bytes
+    mime_type: str
+    language: str | None
+    prompt: str | None
+    response_format: str
+    temperature: float | None
+
+
+def audio_mime(filename: str | None, content_type: str | None) -> str:
+    """The upload's mime type: its own if it is an audio/video one, else guessed from the file name."""
+    mime = (content_type or "").split(";")[0].strip().lower()
+    if not mime.startswith(("audio/", "video/")):
+        guessed = mimetypes.guess_type(filename or "")[0] or ""
+        mime = guessed if guessed.startswith(("audio/", "video/")) else ""
+    if not mime:
+        raise InvalidRequest("file must be an audio file (wav, mp3, m4a, flac, ogg, webm, ...)", param="file")
+    return _MIME_FIXES.get(mime, mime)
+
+
+def parse_transcription_request(form: dict[str, Any], audio: bytes | None, mime_type: str) -> TranscriptionRequest:
+    if not audio:
+        raise InvalidRequest("file is required: the audio to transcribe, as a multipart file", param="file")
+    response_format = string_field(form, "response_format") or "json"
+    if response_format not in FORMATS:
+        raise InvalidRequest(f"response_format must be one of {', '.join(FORMATS)}", param="response_format")
+    return TranscriptionRequest(audio, mime_type, string_field(form, "language", limit=20),
+                                string_field(form, "prompt", limit=8000), response_format,
+                                number_field(form, "temperature", 0, 1))
+
+
+def transcription_body(req: TranscriptionRequest) -> dict[str, Any]:
+    instruction = "Transcribe this audio verbatim. Answer with the transcript only, no commentary."
+    if req.language:
+        instruction += f" The audio is in language '{req.language}'."
+    if req.prompt:
+        instruction += f" Context and spelling hints: {req.prompt}"
+    body: dict[str, Any] = {"contents": [{"role": "user", "parts": [
+        {"text": instruction},
+        {"inlineData": {"mimeType": req.mime_type, "data": base64.b64encode(req.audio).decode("ascii")}}]}]}
+    if req.temperature is not None:
+        body["generationConfig"] = {"temperature": req.temperature}
+    return body
+
+
+def transcription_response(req: TranscriptionRequest, response: dict[str, Any]) -> tuple[bytes | dict[str, Any], str]:
+    """(body, content type): the transcript as text, or OpenAI's JSON shapes with usage."""
+    text = text_of(parts_of(response)).strip()
+    if req.response_format == "text":
+        return (text + "\n").encode(), "text/plain; charset=utf-8"
+    tokens_in, tokens_out = usage_of(response)
+    usage = {"type": "tokens", "input_tokens": tokens_in, "output_tokens": tokens_out,
+             "total_tokens": tokens_in + tokens_out}
+    if req.response_format == "json":
+        return {"text": text, "usage": usage}, "application/json"
+    body: dict[str, Any] = {"task": "transcribe", "language": req.language or "unknown", "text": text}
+    duration = wav_duration(req.audio)
+    if duration is not None:
+        body["duration"] = round(duration, 3)
+    body["usage"] = usage
+    return body, "application/json"

@@ -1,0 +1,58 @@
+"""OpenAI media routes on the pool: images, speech and transcription, each one or more ``generateContent``
+calls through the shared upstream client (retries, key rotation, cooldowns), translated by
+:mod:`app.protocols.openai_media`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import orjson
+
+from app.errors import UpstreamUnavailable
+from app.protocols.openai_media import MediaModels, resolve_model
+from app.protocols.openai_media.images import ImageRequest, image_body, images_response
+from app.protocols.openai_media.speech import parse_speech_request, speech_audio, speech_body
+from app.protocols.openai_media.transcription import (TranscriptionRequest, transcription_body,
+                                                      transcription_response)
+from app.services.replies import JsonReply, upstream_error
+from app.upstream import GeminiClient
+
+
+class MediaGenService:
+    def __init__(self, client: GeminiClient, models: MediaModels) -> None:
+        self._client = client
+        self.models = models
+
+    async def _generate(self, model: str, body: dict[str, Any]) -> dict[str, Any]:
+        resp = await self._client.call("POST", f"models/{model}:generateContent", model=model,
+                                       body=orjson.dumps(body))
+        if resp.status != 200:
+            raise upstream_error(resp)
+        try:
+            answer = orjson.loads(resp.body)
+        except orjson.JSONDecodeError:
+            raise UpstreamUnavailable("the upstream answered unreadable JSON") from None
+        if not isinstance(answer, dict):
+            raise UpstreamUnavailable("the upstream answered an unexpected shape")
+        return answer
+
+    async def images(self, req: ImageRequest, model_name: object) -> JsonReply:
+        """``n`` images are ``n`` concurrent calls: Gemini's image models return one image per candidate."""
+        model = resolve_model(model_name, "image", self.models)
+        body = image_body(req)
+        answers = await asyncio.gather(*(self._generate(model, body) for _ in range(req.n)))
+        return JsonReply.of(images_response(req, list(answers), int(time.time())))
+
+    async def speech(self, payload: Any) -> JsonReply:
+        req = parse_speech_request(payload)
+        model = resolve_model(payload.get("model"), "tts", self.models)
+        audio, content_type = speech_audio(req, await self._generate(model, speech_body(req)))
+        return JsonReply(200, audio, {}, content_type)
+
+    async def transcribe(self, req: TranscriptionRequest, model_name: object) -> JsonReply:
+        model = resolve_model(model_name, "transcribe", self.models)
+        body, content_type = transcription_response(req, await self._generate(model, transcription_body(req)))
+        raw = body if isinstance(body, bytes) else orjson.dumps(body)
+        return JsonReply(200, raw, {}, content_type)
