@@ -1,7 +1,7 @@
 """``POST /v1/images/generations`` and ``/v1/images/edits`` -> Gemini image models' ``generateContent``.
 
 ``size`` becomes ``imageConfig.aspectRatio`` (the nearest ratio Gemini supports) and, for large sizes,
-``imageConfig.imageSize``; ``n`` images are ``n`` calls (image models take one candidate). ``response_format``
+``imageConfig.imageSize`` (by pixel count); ``n`` images are ``n`` calls (image models take one candidate). ``response_format``
 ``b64_json`` (default) or ``url`` (a ``data:`` URL: the gateway stores nothing).
 """
 
@@ -44,8 +44,9 @@ def size_config(size: str | None) -> tuple[str | None, str | None]:
         raise InvalidRequest(f"size {size[:40]!r} must be 'auto' or WIDTHxHEIGHT, e.g. 1024x1024", param="size")
     ratio = width / height
     label = min(RATIOS, key=lambda r: abs(r[1] - ratio))[0]
-    longest = max(width, height)
-    return label, ("4K" if longest > 2048 else "2K" if longest > 1536 else None)
+    # Gemini's 1K is about 1 MP (1024x1024, 1376x768), 2K about 4 MP, 4K about 16 MP: pick by pixel count.
+    pixels = width * height
+    return label, ("4K" if pixels > 6_000_000 else "2K" if pixels > 2_500_000 else None)
 
 
 def parse_image_request(form: dict[str, Any], images: tuple[tuple[str, bytes], ...] = ()) -> ImageRequest:
