@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.types import Receive, Scope, Send
 
 from app.config import Settings, load_settings
+from app.demo import DemoLabel
 from app.gateway import Gateway
 from app.observability.logs import setup_logging
 from app.observability.metrics import RequestMetrics
@@ -111,6 +112,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                    allow_methods=settings.cors_allow_methods, allow_headers=settings.cors_allow_headers,
                    allow_credentials=settings.cors_allow_credentials, expose_headers=["retry-after"]),
     ]
+    if settings.demo_mode:
+        middleware.insert(0, Middleware(DemoLabel))
     app = Starlette(routes=app_routes, middleware=middleware, lifespan=lifespan)
     app.state.gateway = gw
     return app
