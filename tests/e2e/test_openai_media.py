@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import struct
 
 import openai
@@ -98,7 +99,7 @@ def test_speech_mp3_is_refused_naming_the_field(gateway, fake):
     assert info.value.body["param"] == "voice"
 
 
-@pytest.mark.parametrize("fmt", ["json", "text", "verbose_json"])
+@pytest.mark.parametrize("fmt", ["json", "text"])
 def test_transcription_formats(gateway, fake, fmt):
     audio = wav_file(0.5)
     result = client(gateway).audio.transcriptions.create(model="whisper-1", file=("clip.wav", audio, "audio/wav"),
@@ -110,9 +111,31 @@ def test_transcription_formats(gateway, fake, fmt):
     parts = sent["body"]["contents"][0]["parts"]
     assert "language 'en'" in parts[0]["text"] and "Gemini" in parts[0]["text"]
     assert base64.b64decode(parts[1]["inlineData"]["data"]) == audio
-    if fmt == "verbose_json":
-        assert result.duration == pytest.approx(0.5)
-        assert result.language == "en"
+    assert "generationConfig" not in sent["body"]
+
+
+def test_transcription_verbose_json_has_the_model_segments(gateway, fake):
+    segments = {"language": "en", "segments": [{"start": 0.0, "end": 0.3, "text": "Hello"},
+                                                {"start": 0.3, "end": 0.5, "text": "world."}]}
+    fake.enqueue({"body": {"candidates": [{"content": {"role": "model", "parts": [{"text": json.dumps(segments)}]},
+                                           "finishReason": "STOP", "index": 0}],
+                           "usageMetadata": {"promptTokenCount": 30, "candidatesTokenCount": 20,
+                                             "totalTokenCount": 50}}})
+    result = client(gateway).audio.transcriptions.create(model="gpt-4o-transcribe",
+                                                         file=("clip.wav", wav_file(0.5), "audio/wav"),
+                                                         response_format="verbose_json")
+    assert result.text == "Hello world."
+    assert result.language == "en" and result.duration == pytest.approx(0.5)
+    assert [(s.start, s.end, s.text) for s in result.segments] == [(0.0, 0.3, "Hello"), (0.3, 0.5, "world.")]
+    config = calls(fake)[0]["body"]["generationConfig"]
+    assert config["responseMimeType"] == "application/json" and "segments" in config["responseJsonSchema"]["properties"]
+
+
+def test_models_list_shows_what_media_names_map_to(gateway, fake):
+    models = {m.id: m for m in client(gateway).models.list().data}
+    assert "gemini-2.5-flash-image" in models and "gemini-2.5-flash-preview-tts" in models
+    assert models["gpt-image-1"].display_name == "gpt-image-1 -> gemini-2.5-flash-image (/v1/images/*)"
+    assert models["whisper-1"].display_name.startswith("whisper-1 -> gemini-2.5-flash ")
 
 
 def test_transcription_without_file_names_the_field(gateway, fake):

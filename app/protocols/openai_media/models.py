@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from app.protocols.openai_chat.errors import RequestError
 
@@ -47,9 +47,17 @@ def resolve_model(value: object, route: Route, models: MediaModels) -> str:
     return match.group(1)
 
 
-def aliases(models: MediaModels) -> dict[str, str]:
-    """OpenAI's well-known media model names and the Gemini model each maps to (for ``/v1/models``)."""
-    table = {"image": ("gpt-image-1", "gpt-image-1-mini", "dall-e-2", "dall-e-3"),
-             "tts": ("tts-1", "tts-1-hd", "gpt-4o-mini-tts"),
-             "transcribe": ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe")}
-    return {name: models.default(route) for route, names in table.items() for name in names}  # type: ignore[arg-type]
+ALIASES: dict[Route, tuple[str, ...]] = {
+    "image": ("gpt-image-1", "gpt-image-1-mini", "dall-e-2", "dall-e-3"),
+    "tts": ("tts-1", "tts-1-hd", "gpt-4o-mini-tts"),
+    "transcribe": ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe"),
+}
+_ROUTE_PATHS: dict[Route, str] = {"image": "/v1/images/*", "tts": "/v1/audio/speech",
+                                  "transcribe": "/v1/audio/transcriptions"}
+
+
+def alias_entries(models: MediaModels, created: int = 0) -> list[dict[str, Any]]:
+    """``/v1/models`` entries for OpenAI's media model names, each saying which Gemini model serves it."""
+    return [{"id": name, "object": "model", "created": created, "owned_by": "gemini-gateway",
+             "display_name": f"{name} -> {models.default(route)} ({_ROUTE_PATHS[route]})"}
+            for route, names in ALIASES.items() for name in names]

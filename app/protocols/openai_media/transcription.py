@@ -1,8 +1,9 @@
 """``POST /v1/audio/transcriptions`` (multipart) -> ``generateContent`` with the audio inline and an
 instruction to transcribe verbatim.
 
-``response_format``: ``json`` (default), ``text``, ``verbose_json`` (language and, for WAV input, duration;
-no segments: the model is not asked for timestamps). ``srt``/``vtt`` need timestamps too: a 400.
+``response_format``: ``json`` (default), ``text``, ``verbose_json``: the model is then asked for JSON segments
+with start and end seconds (a model's timestamps are approximate); an answer that is not such JSON still
+gives the transcript, without segments. Duration is measured for WAV input. ``srt``/``vtt`` are a 400.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import base64
 import mimetypes
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from app.errors import InvalidRequest
 from app.protocols.openai_media.common import number_field, parts_of, string_field, text_of, usage_of
@@ -54,8 +57,24 @@ def parse_transcription_request(form: dict[str, Any], audio: bytes | None, mime_
                                 number_field(form, "temperature", 0, 1))
 
 
+#: What ``verbose_json`` asks the model for.
+SEGMENTS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "language": {"type": "string", "description": "ISO 639-1 code of the spoken language"},
+        "segments": {"type": "array", "items": {"type": "object", "properties": {
+            "start": {"type": "number", "description": "seconds from the start of the audio"},
+            "end": {"type": "number", "description": "seconds from the start of the audio"},
+            "text": {"type": "string"}}, "required": ["start", "end", "text"]}}},
+    "required": ["segments"],
+}
+
+
 def transcription_body(req: TranscriptionRequest) -> dict[str, Any]:
     instruction = "Transcribe this audio verbatim. Answer with the transcript only, no commentary."
+    if req.response_format == "verbose_json":
+        instruction = ("Transcribe this audio verbatim, as segments of about a sentence each, with the start and "
+                       "end of each segment in seconds from the start of the audio.")
     if req.language:
         instruction += f" The audio is in language '{req.language}'."
     if req.prompt:
@@ -63,9 +82,35 @@ def transcription_body(req: TranscriptionRequest) -> dict[str, Any]:
     body: dict[str, Any] = {"contents": [{"role": "user", "parts": [
         {"text": instruction},
         {"inlineData": {"mimeType": req.mime_type, "data": base64.b64encode(req.audio).decode("ascii")}}]}]}
+    config: dict[str, Any] = {}
     if req.temperature is not None:
-        body["generationConfig"] = {"temperature": req.temperature}
+        config["temperature"] = req.temperature
+    if req.response_format == "verbose_json":
+        config.update(responseMimeType="application/json", responseJsonSchema=SEGMENTS_SCHEMA)
+    if config:
+        body["generationConfig"] = config
     return body
+
+
+def _segments(answer: str) -> tuple[list[dict[str, Any]], str | None] | None:
+    """The model's JSON segments as OpenAI segment objects (and its language), or None if it gave none."""
+    try:
+        data = orjson.loads(answer)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("segments"), list):
+        return None
+    out: list[dict[str, Any]] = []
+    for item in data["segments"]:
+        if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+            continue
+        start, end = item.get("start"), item.get("end")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (start, end)):
+            continue
+        out.append({"id": len(out), "seek": 0, "start": float(start), "end": float(max(start, end)),
+                    "text": item["text"]})
+    language = data.get("language")
+    return out, language if isinstance(language, str) and language else None
 
 
 def transcription_response(req: TranscriptionRequest, response: dict[str, Any]) -> tuple[bytes | dict[str, Any], str]:
@@ -78,7 +123,14 @@ def transcription_response(req: TranscriptionRequest, response: dict[str, Any]) 
              "total_tokens": tokens_in + tokens_out}
     if req.response_format == "json":
         return {"text": text, "usage": usage}, "application/json"
-    body: dict[str, Any] = {"task": "transcribe", "language": req.language or "unknown", "text": text}
+    parsed = _segments(text)
+    segments, language = parsed if parsed is not None else (None, None)
+    if segments is not None:
+        text = " ".join(s["text"].strip() for s in segments).strip()
+    body: dict[str, Any] = {"task": "transcribe", "language": req.language or language or "unknown",
+                            "text": text}
+    if segments is not None:
+        body["segments"] = segments
     duration = wav_duration(req.audio)
     if duration is not None:
         body["duration"] = round(duration, 3)

@@ -104,3 +104,17 @@ def test_speech_round_trip() -> None:
     with pytest.raises(InvalidRequest) as info:
         parse_speech_request({"input": "x", "voice": "alloy", "response_format": "opus"})
     assert info.value.param == "response_format"
+
+
+def test_verbose_transcription_without_json_still_gives_the_text() -> None:
+    from app.protocols.openai_media.transcription import parse_transcription_request, transcription_response
+    req = parse_transcription_request({"response_format": "verbose_json"}, b"RIFFxxxx", "audio/wav")
+    answer = {"candidates": [{"content": {"parts": [{"text": "just words"}]}, "finishReason": "STOP"}]}
+    body, content_type = transcription_response(req, answer)
+    assert isinstance(body, dict) and body["text"] == "just words" and "segments" not in body
+    assert content_type == "application/json" and body["language"] == "unknown"
+    answer["candidates"][0]["content"]["parts"][0]["text"] = (
+        '{"segments": [{"start": 2, "end": 1, "text": " b "}, {"start": "x", "end": 1, "text": "bad"}]}')
+    body, _ = transcription_response(req, answer)
+    assert body["segments"] == [{"id": 0, "seek": 0, "start": 2.0, "end": 2.0, "text": " b "}]
+    assert body["text"] == "b"
