@@ -85,7 +85,7 @@ class Gateway:
         self.completions = CompletionsService(self.client, self.events)
         self.embeddings = EmbeddingsService(self.client)
         self.media = MediaGenService(self.client, MediaModels(settings.image_model, settings.tts_model,
-                                                              settings.transcribe_model))
+                                                              settings.transcribe_model), self.events)
         self.native = NativeService(self.client, self.events, self.affinity)
         self.sessions = build_sessions(self)
 

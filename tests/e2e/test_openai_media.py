@@ -149,3 +149,15 @@ def test_media_routes_need_a_token(gateway, fake):
     bad = openai.OpenAI(base_url=gateway.v1, api_key="wrong", max_retries=0, timeout=10)
     with pytest.raises(openai.AuthenticationError):
         bad.images.generate(model="gpt-image-1", prompt="x")
+
+
+def test_media_calls_count_in_the_usage_history(fake, tmp_path):
+    import requests
+
+    from tests.support.gateway import ADMIN_TOKEN, start_gateway
+    with start_gateway(fake.base_url, api_keys=["ok-media-usage"], data_dir=str(tmp_path / "d")) as gw:
+        client(gw).images.generate(model="gpt-image-1", prompt="a small boat")
+        rows = requests.get(gw.url + "/admin/api/usage", params={"model": "gemini-2.5-flash-image"},
+                            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10).json()["usage"]
+        assert len(rows) == 1 and rows[0]["requests"] == 1 and rows[0]["successes"] == 1
+        assert rows[0]["output_tokens"] == 1290 and rows[0]["input_tokens"] > 0
