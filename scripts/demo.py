@@ -1,4 +1,4 @@
-"""``make demo`` (``python -m scripts.demo``): the gateway over the bundled fake Gemini upstream, no key needed.
+"""``make demo`` (``python -m scripts.demo``): the gateway over the bundled fake Gemini upstream; no key.
 
 The pool is scripted by the fake's key conventions: two healthy keys, one invalid (the pool disables it at its
 first use), one that hits a per-minute limit (cools for the fake's RetryInfo) and one out of daily quota
@@ -73,7 +73,8 @@ Press Ctrl-C to stop.
 def gateway_env(upstream: str, port: int, data_dir: str) -> dict[str, str]:
     """Only demo settings: a developer's own .env and API keys are left out."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("API_", "REDIS_", "DATABASE_", "VALID_USERS", "ALLOWED_", "AUTH_", "BASE_URL"))}
+           if not k.startswith(("API_", "REDIS_", "DATABASE_", "VALID_USERS", "ALLOWED_", "AUTH_",
+                                "BASE_URL"))}
     env.update({"GATEWAY_ENV_FILE": "", "BASE_URL": upstream, "HOST": "127.0.0.1", "PORT": str(port),
                 "API_KEYS": ",".join(KEYS), "ALLOWED_TOKENS": TOKEN, "AUTH_TOKEN": ADMIN_TOKEN,
                 "VALID_USERS": USER, "DEMO_MODE": "true", "DATA_DIR": data_dir, "INTERACTION_LOG": "",

@@ -1,5 +1,6 @@
 """OpenAI's media routes on the OpenAI surface (``/v1/images/...``, ``/v1/audio/...``). Thin: read the JSON
-body or the multipart form within ``MAX_REQUEST_BODY``, hand it to :class:`~app.services.media_gen.MediaGenService`.
+body or the multipart form within ``MAX_REQUEST_BODY``, hand it to
+:class:`~app.services.media_gen.MediaGenService`.
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ async def image_generations(request: Request) -> Response:
         raise InvalidRequest("the request body must be a JSON object")
     req = parse_image_request(payload)
     media = gateway(request).media
-    return to_response(await admitted(request, payload.get("model"), lambda: media.images(req, payload.get("model"))))
+    model = payload.get("model")
+    return to_response(await admitted(request, model, lambda: media.images(req, model)))
 
 
 async def image_edits(request: Request) -> Response:
@@ -80,7 +82,8 @@ async def image_edits(request: Request) -> Response:
         raise InvalidRequest("image is required: one or more input images as multipart files", param="image")
     req = parse_image_request(fields, tuple(images))
     media = gateway(request).media
-    return to_response(await admitted(request, fields.get("model"), lambda: media.images(req, fields.get("model"))))
+    model = fields.get("model")
+    return to_response(await admitted(request, model, lambda: media.images(req, model)))
 
 
 async def speech(request: Request) -> Response:

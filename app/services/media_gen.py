@@ -71,6 +71,7 @@ class MediaGenService:
 
     async def transcribe(self, req: TranscriptionRequest, model_name: object) -> JsonReply:
         model = resolve_model(model_name, "transcribe", self.models)
-        body, content_type = transcription_response(req, await self._generate(model, transcription_body(req), "audio/transcriptions"))
+        answer = await self._generate(model, transcription_body(req), "audio/transcriptions")
+        body, content_type = transcription_response(req, answer)
         raw = body if isinstance(body, bytes) else orjson.dumps(body)
         return JsonReply(200, raw, {}, content_type)

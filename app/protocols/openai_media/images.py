@@ -1,8 +1,8 @@
 """``POST /v1/images/generations`` and ``/v1/images/edits`` -> Gemini image models' ``generateContent``.
 
 ``size`` becomes ``imageConfig.aspectRatio`` (the nearest ratio Gemini supports) and, for large sizes,
-``imageConfig.imageSize`` (by pixel count); ``n`` images are ``n`` calls (image models take one candidate). ``response_format``
-``b64_json`` (default) or ``url`` (a ``data:`` URL: the gateway stores nothing).
+``imageConfig.imageSize`` (by pixel count); ``n`` images are ``n`` calls (image models take one candidate).
+``response_format`` ``b64_json`` (default) or ``url`` (a ``data:`` URL: the gateway stores nothing).
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.errors import InvalidRequest, UpstreamUnavailable
-from app.protocols.openai_media.common import inline_parts, number_field, parts_of, string_field, text_of, usage_of
+from app.protocols.openai_media.common import (inline_parts, number_field, parts_of, string_field, text_of,
+                                               usage_of)
 
 #: Aspect ratios Gemini's image models accept, as (label, width/height).
 RATIOS: tuple[tuple[str, float], ...] = tuple(
@@ -41,7 +42,8 @@ def size_config(size: str | None) -> tuple[str | None, str | None]:
     except ValueError:
         width = height = 0
     if width <= 0 or height <= 0 or width > 8192 or height > 8192:
-        raise InvalidRequest(f"size {size[:40]!r} must be 'auto' or WIDTHxHEIGHT, e.g. 1024x1024", param="size")
+        raise InvalidRequest(f"size {size[:40]!r} must be 'auto' or WIDTHxHEIGHT, e.g. 1024x1024",
+                             param="size")
     ratio = width / height
     label = min(RATIOS, key=lambda r: abs(r[1] - ratio))[0]
     # Gemini's 1K is about 1 MP (1024x1024, 1376x768), 2K about 4 MP, 4K about 16 MP: pick by pixel count.
@@ -103,5 +105,7 @@ def images_response(req: ImageRequest, answers: list[dict[str, Any]], created: i
             data.append(entry)
     out_format = mime.removeprefix("image/")
     return {"created": created, "data": data, "output_format": out_format,
-            "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out, "total_tokens": tokens_in + tokens_out,
-                      "input_tokens_details": {"text_tokens": tokens_in - image_tokens, "image_tokens": image_tokens}}}
+            "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out,
+                      "total_tokens": tokens_in + tokens_out,
+                      "input_tokens_details": {"text_tokens": tokens_in - image_tokens,
+                                               "image_tokens": image_tokens}}}

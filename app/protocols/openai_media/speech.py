@@ -58,9 +58,9 @@ def parse_speech_request(payload: Any) -> SpeechRequest:
 
 def speech_body(req: SpeechRequest) -> dict[str, Any]:
     text = f"{req.direction}: {req.text}" if req.direction else req.text
+    voice = {"voiceConfig": {"prebuiltVoiceConfig": {"voiceName": req.voice}}}
     return {"contents": [{"role": "user", "parts": [{"text": text}]}],
-            "generationConfig": {"responseModalities": ["AUDIO"],
-                                 "speechConfig": {"voiceConfig": {"prebuiltVoiceConfig": {"voiceName": req.voice}}}}}
+            "generationConfig": {"responseModalities": ["AUDIO"], "speechConfig": voice}}
 
 
 def speech_audio(req: SpeechRequest, response: dict[str, Any]) -> tuple[bytes, str]:

@@ -46,7 +46,8 @@ def audio_mime(filename: str | None, content_type: str | None) -> str:
     return _MIME_FIXES.get(mime, mime)
 
 
-def parse_transcription_request(form: dict[str, Any], audio: bytes | None, mime_type: str) -> TranscriptionRequest:
+def parse_transcription_request(form: dict[str, Any], audio: bytes | None,
+                                mime_type: str) -> TranscriptionRequest:
     if not audio:
         raise InvalidRequest("file is required: the audio to transcribe, as a multipart file", param="file")
     response_format = string_field(form, "response_format") or "json"
@@ -73,8 +74,8 @@ SEGMENTS_SCHEMA: dict[str, Any] = {
 def transcription_body(req: TranscriptionRequest) -> dict[str, Any]:
     instruction = "Transcribe this audio verbatim. Answer with the transcript only, no commentary."
     if req.response_format == "verbose_json":
-        instruction = ("Transcribe this audio verbatim, as segments of about a sentence each, with the start and "
-                       "end of each segment in seconds from the start of the audio.")
+        instruction = ("Transcribe this audio verbatim, as segments of about a sentence each, with the start "
+                       "and end of each segment in seconds from the start of the audio.")
     if req.language:
         instruction += f" The audio is in language '{req.language}'."
     if req.prompt:
@@ -113,7 +114,8 @@ def _segments(answer: str) -> tuple[list[dict[str, Any]], str | None] | None:
     return out, language if isinstance(language, str) and language else None
 
 
-def transcription_response(req: TranscriptionRequest, response: dict[str, Any]) -> tuple[bytes | dict[str, Any], str]:
+def transcription_response(req: TranscriptionRequest,
+                           response: dict[str, Any]) -> tuple[bytes | dict[str, Any], str]:
     """(body, content type): the transcript as text, or OpenAI's JSON shapes with usage."""
     text = text_of(parts_of(response)).strip()
     if req.response_format == "text":
