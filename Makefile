@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test bench install install-dev redis browser clean
+.PHONY: run demo test bench install install-dev redis browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ install-dev: $(VENV)/.dev
 
 run: $(VENV)/.runtime
 	$(BIN)/python -m app
+
+# The gateway over the bundled fake Gemini upstream with a scripted pool: no key needed (scripts/demo.py).
+demo: $(VENV)/.dev
+	$(BIN)/python -m scripts.demo
 
 redis:
 	@scripts/ensure-redis.sh

@@ -99,6 +99,12 @@ class Settings(BaseSettings):
         default_factory=lambda: list(_default_model_map()),
         description="Anthropic surface: ordered glob pattern -> Gemini model; unmatched names pass through")
 
+    # OpenAI media routes: the Gemini model behind OpenAI's names (gpt-image-1, tts-1, whisper-1, ...).
+    image_model: str = Field("gemini-2.5-flash-image", pattern=r"^[A-Za-z0-9._-]+$")
+    tts_model: str = Field("gemini-2.5-flash-preview-tts", pattern=r"^[A-Za-z0-9._-]+$")
+    transcribe_model: str = Field("gemini-2.5-flash", pattern=r"^[A-Za-z0-9._-]+$")
+    demo_mode: bool = Field(False, description="label every answer as a demo (x-gateway-demo: true); make demo")
+
     # Server.
     host: str = "0.0.0.0"
     port: int = Field(8000, ge=0, le=65535)
@@ -132,6 +138,7 @@ class Settings(BaseSettings):
 
     # Chat sessions.
     valid_users_file: str = "valid_users.txt"
+    valid_users: StrList = Field(default_factory=list, description="session users besides the file's")
     session_default_model: str = "gemini-2.5-flash"
     session_ttl: float = Field(1800.0, gt=0)
     session_max_per_user: int = Field(20, ge=1)
@@ -175,7 +182,7 @@ class Settings(BaseSettings):
             raise ValueError("is a placeholder copied from .env.example; choose your own secret")
         return value
 
-    @field_validator("allowed_tokens", "model_search", "cors_allow_origins",
+    @field_validator("allowed_tokens", "model_search", "valid_users", "cors_allow_origins",
                      "cors_allow_methods", "cors_allow_headers", mode="before")
     @classmethod
     def _lists(cls, value: Any) -> Any:

@@ -19,6 +19,7 @@ from app.net.routes import RouteTable
 from app.observability.events import EventSink
 from app.observability.metrics import Metrics
 from app.observability.pipeline import build_event_sink
+from app.protocols.openai_media import MediaModels
 from app.security import TokenGuard
 from app.state.durable import CipherError, DurableState, DurableStore, KeyCipher, database_url
 from app.state.limits import TokenLimiter
@@ -27,6 +28,7 @@ from app.state.policy import TokenRegistry
 from app.services.chat import ChatService
 from app.services.completions import CompletionsService
 from app.services.embeddings import EmbeddingsService
+from app.services.media_gen import MediaGenService
 from app.services.messages import MessagesService
 from app.services.models import ModelCatalog
 from app.services.native import NativeService
@@ -98,6 +100,8 @@ class Gateway:
                                           events=self.events, fetcher=self.fetcher)
         self.completions = CompletionsService(self.client, self.events)
         self.embeddings = EmbeddingsService(self.client)
+        self.media = MediaGenService(self.client, MediaModels(settings.image_model, settings.tts_model,
+                                                              settings.transcribe_model), self.events)
         self.native = NativeService(self.client, self.events, self.affinity)
         self.sessions = build_sessions(self)
 

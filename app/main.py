@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.types import Receive, Scope, Send
 
 from app.config import Settings, load_settings
+from app.demo import DemoLabel
 from app.gateway import Gateway
 from app.observability.logs import setup_logging
 from app.observability.metrics import RequestMetrics
@@ -29,6 +30,7 @@ from app.routes import anthropic as anthropic_routes
 from app.routes import native as native_routes
 from app.routes import openai as openai_routes
 from app.routes import openai_files as openai_file_routes
+from app.routes import openai_media as openai_media_routes
 from app.routes import resources as resource_routes
 from app.routes import responses_api
 from app.routes import ops as ops_routes
@@ -67,7 +69,8 @@ def surface_routes() -> list[BaseRoute]:
     native = [*native_routes.routes(), *resource_routes.routes(), native_routes.SURFACE.fallback()]
     upload = [*resource_routes.upload_routes(), native_routes.SURFACE.fallback()]
     return [
-        Mount("/v1", routes=[*openai_routes.routes(), *responses_api.routes(), *anthropic_routes.routes(),
+        Mount("/v1", routes=[*openai_routes.routes(), *openai_media_routes.routes(), *responses_api.routes(),
+                             *anthropic_routes.routes(),
                              *openai_file_routes.routes(), *native_routes.v1_routes(),
                              Mount("/messages", routes=[anthropic_routes.SURFACE.fallback()]),
                              openai_routes.SURFACE.fallback()]),
@@ -109,6 +112,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                    allow_methods=settings.cors_allow_methods, allow_headers=settings.cors_allow_headers,
                    allow_credentials=settings.cors_allow_credentials, expose_headers=["retry-after"]),
     ]
+    if settings.demo_mode:
+        middleware.insert(0, Middleware(DemoLabel))
     app = Starlette(routes=app_routes, middleware=middleware, lifespan=lifespan)
     app.state.gateway = gw
     return app

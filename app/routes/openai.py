@@ -16,6 +16,7 @@ from starlette.routing import Route
 from app.errors import GatewayError, NoKeysConfigured, NotFound, Unauthenticated
 from app.protocols.openai_chat.errors import render_error
 from app.protocols.openai_chat.models import models_from_gemini
+from app.protocols.openai_media.models import alias_entries
 from app.routes.access import admitted, client_policy
 from app.routes.common import gateway, read_json
 from app.routes.responses import to_response
@@ -72,8 +73,11 @@ async def embeddings(request: Request) -> Response:
 
 async def _listing(request: Request) -> dict[str, Any]:
     gw = gateway(request)
-    return models_from_gemini(await gw.catalog.models(), search_models=gw.settings.model_search,
-                              created=int(time.time()))
+    created = int(time.time())
+    listing = models_from_gemini(await gw.catalog.models(), search_models=gw.settings.model_search,
+                                 created=created)
+    listing["data"].extend(alias_entries(gw.media.models, created))  # what each media route uses
+    return listing
 
 
 async def list_models(request: Request) -> Response:

@@ -391,6 +391,6 @@ def build_sessions(gateway: Any) -> SessionService:
         store = MemorySessionStore(limits)
         limiter = MemoryRateLimiter(limit, window)
     return SessionService(client=gateway.client, store=store, limiter=limiter,
-                          users=ValidUsers(s.valid_users_file), events=gateway.events,
+                          users=ValidUsers(s.valid_users_file, extra=s.valid_users), events=gateway.events,
                           default_model=s.session_default_model, max_history=s.session_max_history,
                           secrets=s.api_keys, affinity=getattr(gateway, "affinity", None))

@@ -1,4 +1,5 @@
-"""The valid users of the sessions API: one id per line in ``VALID_USERS_FILE``, re-read when it changes.
+"""The valid users of the sessions API: one id per line in ``VALID_USERS_FILE``, re-read when it changes, plus
+the fixed ids of ``VALID_USERS`` (a list in the environment: a container or a fresh clone needs no file).
 
 Operators add a user by editing the file; no restart. The file is checked at most once per ``interval`` (its
 mtime, size and inode): one ``stat`` a second costs nothing on the request path, and the file is only read
@@ -11,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 __all__ = ["ValidUsers", "parse_users"]
@@ -35,8 +36,9 @@ def parse_users(text: str) -> frozenset[str]:
 
 class ValidUsers:
     def __init__(self, path: str | os.PathLike[str], *, interval: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, extra: Iterable[str] = ()) -> None:
         self._path = Path(path)
+        self._extra = frozenset(u.strip() for u in extra if u.strip())
         self._interval = interval
         self._clock = clock
         self._users: frozenset[str] = frozenset()
@@ -49,12 +51,14 @@ class ValidUsers:
         return self._path
 
     def contains(self, user_id: str) -> bool:
+        if user_id in self._extra:
+            return True
         self.refresh()
         return user_id in self._users
 
     def snapshot(self) -> frozenset[str]:
         self.refresh()
-        return self._users
+        return self._users | self._extra
 
     def refresh(self, force: bool = False) -> None:
         """Re-read the file if it changed, unless it was checked less than ``interval`` ago."""
@@ -69,7 +73,11 @@ class ValidUsers:
                 return
             text = self._path.read_text(encoding="utf-8", errors="replace")
         except OSError as exc:
-            if not self._missing_logged:
+            if not self._missing_logged and self._extra:
+                log.info("valid users file %s cannot be read (%s): only the %d VALID_USERS may start a chat",
+                         self._path, exc.strerror or type(exc).__name__, len(self._extra))
+                self._missing_logged = True
+            elif not self._missing_logged:
                 log.warning("valid users file %s cannot be read (%s): no user may start a chat until it can",
                             self._path, exc.strerror or type(exc).__name__)
                 self._missing_logged = True

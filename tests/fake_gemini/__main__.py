@@ -60,6 +60,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=[m for m in os.environ.get("FAKE_GEMINI_EXTRA_MODELS", "").split(",") if m],
         help="add a model id to the catalogue (repeatable)",
     )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        default=os.environ.get("FAKE_GEMINI_DEMO", "") not in ("", "0", "false"),
+        help="label every answer text as a demo (make demo)",
+    )
     return parser.parse_args(argv)
 
 
@@ -71,6 +77,7 @@ async def _serve(args: argparse.Namespace) -> None:
         words_per_chunk=max(1, args.words_per_chunk),
         log_limit=max(0, args.log_limit),
         extra_models=list(args.extra_model),
+        demo=args.demo,
     )
     runner, port, _ = await start_in_loop(options, args.host, args.port)
     stop = asyncio.Event()

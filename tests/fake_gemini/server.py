@@ -17,7 +17,7 @@ from typing import Any, Literal
 import orjson
 from aiohttp import web
 
-from . import answers, errors, fixtures, resources, validation, vertex, wire
+from . import answers, errors, fixtures, media, resources, validation, vertex, wire
 from .behaviours import KEY_ERRORS, STREAM_ONLY, Behaviours, Script, ScriptError, parse_script
 from .catalog import Catalog, PageTokenError
 from .projects import Projects
@@ -51,6 +51,7 @@ REQUIRED_METHOD = {
     "batchEmbedContents": "embedContent",
 }
 SMALL_EMBEDDING_MODELS = {"text-embedding-004": 768}
+DEMO_LABEL = "[DEMO: fake Gemini, not Google] "
 ARRAY_STREAM_HEADERS = {**wire.COMMON_HEADERS, "Content-Type": wire.JSON_CONTENT_TYPE}
 
 
@@ -64,6 +65,7 @@ class Options:
     words_per_chunk: int = answers.DEFAULT_WORDS_PER_CHUNK
     log_limit: int = 10_000  # 0 disables the request log (benchmarks)
     extra_models: list[str] = field(default_factory=list)
+    demo: bool = False  # every answer's text starts with DEMO_LABEL (make demo)
 
 
 @dataclass
@@ -332,11 +334,26 @@ class FakeGemini:
             return {"embeddings": [values(r) for r in body["requests"]]}
         return {"embedding": values(body)}
 
+    def _answer(self, model: str, body: dict[str, Any]) -> answers.Answer:
+        """The default answer, its text labelled as a demo when the fake runs as ``make demo``'s upstream."""
+        answer = answers.build_answer(model, body)
+        if self.options.demo:
+            for cand in answer.candidates:
+                for part in cand.parts:
+                    if isinstance(part.get("text"), str) and not part.get("thought"):
+                        part["text"] = DEMO_LABEL + part["text"]
+                        break
+        return answer
+
     def _generate(self, model: str, body: dict[str, Any]) -> web.Response:
-        """A non-stream answer: the next queued response if any, else the default answer."""
+        """A non-stream answer: the next queued response if any, an image or audio answer for image and TTS
+        models, else the default answer."""
         if self.queue:
             return self._queued_single(self.queue.popleft())
-        return self._json(200, answers.to_response(answers.build_answer(model, body)))
+        media_body = media.media_answer(model, body, DEMO_LABEL if self.options.demo else "")
+        if media_body is not None:
+            return self._json(200, media_body)
+        return self._json(200, answers.to_response(self._answer(model, body)))
 
     def _queued_single(self, entry: dict[str, Any]) -> web.Response:
         status, body, chunks = _queued_parts(entry)
@@ -375,7 +392,7 @@ class FakeGemini:
         self._acted_ok(script, slot)
         if self.queue:
             return await self._queued_stream(request, self.queue.popleft(), framing, delay)
-        answer = answers.build_answer(model, body)
+        answer = self._answer(model, body)
         chunks = answers.to_chunks(answer, words_per_chunk=self.options.words_per_chunk)
         return await self._write_stream(request, framing, _encode(chunks, framing), delay, "eof")
 

@@ -1032,3 +1032,23 @@ def test_google_genai_sdk_raises_on_midstream_error(fake: FakeHandle) -> None:
     with pytest.raises(genai_errors.APIError) as raised:
         list(client.models.generate_content_stream(model=FLASH, contents="one two three"))
     assert raised.value.code == 503
+
+
+def test_fake_media_answers_are_valid_png_and_pcm() -> None:
+    import base64 as b64
+    import zlib as z
+
+    from tests.fake_gemini import media
+    request = {"contents": [{"role": "user", "parts": [{"text": "a red fox"}]}]}
+    image = media.media_answer("gemini-2.5-flash-image", request, "[DEMO] ")
+    parts = image["candidates"][0]["content"]["parts"]
+    assert parts[0]["text"].startswith("[DEMO] ")
+    raw = b64.b64decode(parts[1]["inlineData"]["data"])
+    assert raw[:8] == b"\x89PNG\r\n\x1a\n" and parts[1]["inlineData"]["mimeType"] == "image/png"
+    idat_len = int.from_bytes(raw[33:37], "big")
+    assert raw[37:41] == b"IDAT" and len(z.decompress(raw[41:41 + idat_len])) == 16 * (1 + 16 * 3)
+    speech = media.media_answer("gemini-2.5-flash-preview-tts", request)
+    audio = speech["candidates"][0]["content"]["parts"][0]["inlineData"]
+    assert audio["mimeType"] == "audio/L16;codec=pcm;rate=24000" and len(b64.b64decode(audio["data"])) % 2 == 0
+    assert speech["usageMetadata"]["candidatesTokensDetails"][0]["modality"] == "AUDIO"
+    assert media.media_answer("gemini-2.5-flash", request) is None

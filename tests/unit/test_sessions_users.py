@@ -98,3 +98,20 @@ def test_missing_file_means_nobody_and_is_logged_once(tmp_path: Path,
     path.unlink()
     clock.now += 1.0
     assert not users.contains("alice")  # removing the file revokes everybody
+
+
+def test_valid_users_from_the_environment_need_no_file(tmp_path: Path) -> None:
+    path = tmp_path / "absent.txt"
+    clock = Clock()
+    users = ValidUsers(path, clock=clock, extra=["demo", " bob ", ""])
+    assert users.contains("demo") and users.contains("bob")
+    assert not users.contains("alice") and not users.contains("")
+    path.write_text("alice\n")
+    clock.now += 1.0
+    assert users.contains("alice") and users.contains("demo")  # the file adds to the list
+    assert users.snapshot() == frozenset({"alice", "demo", "bob"})
+
+
+def test_valid_users_setting_is_a_comma_list() -> None:
+    from app.config import Settings
+    assert Settings(_env_file=None, valid_users="alice, bob,,").valid_users == ["alice", "bob"]  # type: ignore[call-arg]
