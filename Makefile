@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run demo test bench install install-dev redis browser clean
+.PHONY: run demo test bench bench-redis install install-dev redis browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,8 +39,12 @@ browser:
 test: $(VENV)/.dev redis browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: $(VENV)/.dev
+bench: $(VENV)/.dev redis
 	$(BIN)/python -m bench $(BENCH_ARGS)
+	$(BIN)/python -m bench.redis_scale $(BENCH_REDIS_ARGS)
+
+bench-redis: $(VENV)/.dev redis
+	$(BIN)/python -m bench.redis_scale $(BENCH_REDIS_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .bench

@@ -23,6 +23,10 @@ from bench.payloads import StreamShape, generate_body
 
 _MODELS = b'{"models": [{"name": "models/gemini-2.5-flash", "displayName": "Gemini 2.5 Flash"}]}'
 
+_QUOTA = (b'{"error": {"code": 429, "message": "Quota exceeded (bench)", "status": "RESOURCE_EXHAUSTED", '
+          b'"details": [{"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [{"quotaId": '
+          b'"GenerateRequestsPerDayPerProjectPerModel-FreeTier"}]}]}}')
+
 
 def _response(status: str, content_type: bytes, body: bytes) -> bytes:
     return (b"HTTP/1.1 " + status.encode() + b"\r\ncontent-type: " + content_type + b"\r\ncontent-length: "
@@ -35,6 +39,7 @@ class Answers:
     def __init__(self, shape: StreamShape) -> None:
         self.delay = shape.delay_ms / 1000.0
         self.generate = _response("200 OK", b"application/json; charset=UTF-8", generate_body())
+        self.quota = _response("429 Too Many Requests", b"application/json; charset=UTF-8", _QUOTA)
         self.models = _response("200 OK", b"application/json; charset=UTF-8", _MODELS)
         self.not_found = _response("404 Not Found", b"application/json; charset=UTF-8",
                                    b'{"error": {"code": 404, "message": "not found", "status": "NOT_FOUND"}}')
@@ -96,7 +101,9 @@ class _Connection(asyncio.Protocol):
         if path.endswith(b":streamGenerateContent"):
             self._start_stream()
         elif path.endswith(b":generateContent"):
-            self._transport.write(self._answers.generate)
+            # A key named rpd* is out of its daily quota: the pool cools it until Pacific midnight.
+            quota = b"\r\nx-goog-api-key: rpd" in head.lower()
+            self._transport.write(self._answers.quota if quota else self._answers.generate)
         elif method == b"GET" and path.rstrip(b"/").endswith(b"/models"):
             self._transport.write(self._answers.models)
         else:

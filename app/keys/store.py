@@ -232,6 +232,19 @@ class MemoryPoolStore:
                 cooling[kid] = until
                 reasons[kid] = reason
 
+    def disable_now(self, key_id: str, reason: str, at: float) -> None:
+        """Synchronous ``disable`` (the Redis store's view applies replicas' changes with it)."""
+        if key_id not in self._disabled:
+            self._disabled[key_id] = (reason, at)
+
+    def enable_now(self, key_id: str) -> None:
+        """Take the key off the disabled list only (another replica enabled it; streaks are its own)."""
+        self._disabled.pop(key_id, None)
+
+    def load_disabled(self, disabled: dict[str, tuple[str, float]]) -> None:
+        """Make ``disabled`` the whole disabled list (the Redis store's view reloading the shared one)."""
+        self._disabled = dict(disabled)
+
     async def disable(self, key_id: str, reason: str, now: float | None = None) -> None:
         if key_id not in self._disabled:
             self._disabled[key_id] = (reason, time.time() if now is None else now)

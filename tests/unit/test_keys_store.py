@@ -52,6 +52,11 @@ class Stores:
         self.made.append(store)
         return store
 
+    async def sync(self, store: PoolStore) -> None:
+        """Let ``store`` catch up with the other replicas (Redis: a version poll, as its sync task does)."""
+        if isinstance(store, RedisPoolStore):
+            await store.refresh()
+
 
 @pytest.fixture(params=["memory", "redis"])
 async def stores(request: pytest.FixtureRequest) -> AsyncIterator[Stores]:
@@ -257,12 +262,147 @@ async def test_snapshot(store: PoolStore) -> None:
 async def test_replicas_share_state(stores: Stores) -> None:
     a, b = stores.new(), stores.new()
     assert (await a.pick(IDS, M, (), NOW)).key_id == "k0"
-    assert (await b.pick(IDS, M, (), NOW)).key_id == "k1"  # one cursor for all replicas
+    assert (await b.pick(IDS, M, (), NOW)).key_id in IDS  # Redis: each replica has its own cursor
     await a.cool("k2", M, NOW + 60, "rl")
     await a.disable("k0", "bad", NOW)
+    await stores.sync(b)
     assert await picks(b, 3) == ["k1", "k1", "k1"]
     assert await b.failure("k1", None, NOW) == 1
     assert await a.failure("k1", None, NOW) == 2
+
+
+# -- Redis: the local view --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def redis_prefix() -> AsyncIterator[str]:
+    client = await _require_redis()
+    prefix = f"gg:test:{uuid.uuid4().hex}:"
+    try:
+        yield prefix
+    finally:
+        keys = [k async for k in client.scan_iter(match=prefix + "*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+
+async def _until(check: Any, tries: int = 300) -> bool:
+    """Poll ``check()`` (bounded: ``tries`` × 10 ms) for a change pushed by another replica."""
+    for _ in range(tries):
+        if await check():
+            return True
+        await asyncio.sleep(0.01)
+    return False
+
+
+async def test_changes_reach_another_replica_by_pubsub(redis_prefix: str) -> None:
+    # Polling is off (an hour): only the published messages can update b's view.
+    a = RedisPoolStore(REDIS_URL, prefix=redis_prefix, sync_interval=3600)
+    b = RedisPoolStore(REDIS_URL, prefix=redis_prefix, sync_interval=3600)
+    try:
+        await a.pick(IDS, M, (), NOW)
+        await b.pick(IDS, M, (), NOW)
+        assert await _until(lambda: _true_after(b.reloads >= 2))  # b's task subscribed and loaded
+        await a.disable("k0", "API_KEY_INVALID", NOW)
+        await a.cool_many(["k1"], M, NOW + 60, "quota_exhausted")
+
+        async def b_agrees() -> bool:
+            return await b.disabled(IDS) == {"k0": "API_KEY_INVALID"} and await b.wait(["k1"], M, NOW) == 60.0
+
+        assert await _until(b_agrees)
+        assert await picks(b, 3) == ["k2", "k2", "k2"]
+        await a.enable("k0")
+        assert await _until(lambda: _disabled_is(b, {}))
+        assert "k0" in await picks(b, 3)
+        assert a.redis_errors == b.redis_errors == 0
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def _true_after(value: bool) -> bool:
+    return value
+
+
+async def _disabled_is(store: RedisPoolStore, expected: dict[str, str]) -> bool:
+    return await store.disabled(IDS) == expected
+
+
+async def test_version_poll_catches_a_missed_change(redis_prefix: str) -> None:
+    client = await _require_redis()
+    store = RedisPoolStore(REDIS_URL, prefix=redis_prefix, sync_interval=3600)
+    try:
+        assert (await store.pick(IDS, M, (), NOW)).key_id == "k0"
+        assert await store.refresh() is False  # nothing changed
+        # A change whose message was lost (written without PUBLISH): only the version tells.
+        await client.hset(redis_prefix + "dis", "k1", "lost message")
+        await client.incr(redis_prefix + "ver")
+        assert await store.refresh() is True
+        assert await store.disabled(IDS) == {"k1": "lost message"}
+        assert await picks(store, 2) == ["k2", "k0"]
+    finally:
+        await store.close()
+        await client.aclose()
+
+
+async def test_a_new_replica_starts_with_the_shared_state(redis_prefix: str) -> None:
+    a = RedisPoolStore(REDIS_URL, prefix=redis_prefix)
+    try:
+        await a.disable("k0", "API_KEY_INVALID", NOW)
+        await a.cool("k1", M, NOW + 30, "rate_limited")
+    finally:
+        await a.close()
+    b = RedisPoolStore(REDIS_URL, prefix=redis_prefix)
+    try:
+        assert await picks(b, 3) == ["k2", "k2", "k2"]  # its first pick already agrees
+        assert await picks(b, 1, model=M2) == ["k1"]
+    finally:
+        await b.close()
+
+
+class _Counting:
+    """Counts the commands a Redis client sends (scripts and plain commands alike)."""
+
+    def __init__(self, client: Any) -> None:
+        self.calls = 0
+        self._execute = client.execute_command
+        client.execute_command = self
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        return await self._execute(*args, **kwargs)
+
+
+async def test_the_hot_path_sends_nothing_to_redis(redis_prefix: str) -> None:
+    store = RedisPoolStore(REDIS_URL, prefix=redis_prefix, sync_interval=3600, flush_interval=3600)
+    try:
+        ids = [f"k{i}" for i in range(2000)]
+        await store.cool_many(ids[:1950], M, NOW + 3600, "quota_exhausted")
+        await store.pick(ids, M, (), NOW)
+        assert await _until(lambda: _true_after(store.reloads >= 2))
+        counter = _Counting(store._redis)
+        for _ in range(200):
+            picked = await store.pick(ids, M, (), NOW)
+            assert picked.key_id is not None and picked.key_id not in ids[:1950]
+            await store.success(picked.key_id)
+        assert counter.calls == 0
+        # The batched successes reach Redis in one flush (here: the snapshot's).
+        snap = await store.snapshot(ids[1950:], NOW)
+        assert sum(s.counters["ok"] for s in snap.values()) == 200
+    finally:
+        await store.close()
+
+
+async def test_a_failure_after_unflushed_successes_counts_from_zero(redis_prefix: str) -> None:
+    store = RedisPoolStore(REDIS_URL, prefix=redis_prefix, flush_interval=3600)
+    try:
+        assert await store.failure("k0", None, NOW) == 1
+        assert await store.failure("k0", None, NOW) == 2
+        await store.success("k0")  # batched, not yet in Redis
+        assert await store.failure("k0", None, NOW) == 1
+    finally:
+        await store.close()
 
 
 # -- Redis fallback -------------------------------------------------------------------------------------------
@@ -297,9 +437,11 @@ async def test_redis_down_falls_back_to_memory(caplog: pytest.LogCaptureFixture)
 async def test_every_failed_attempt_is_counted() -> None:
     store = RedisPoolStore("redis://127.0.0.1:1/0", prefix="gg:down:", timeout=0.2, retry_interval=0)
     try:
+        before = store.redis_errors
         for _ in range(3):
-            assert (await store.pick(IDS, M, (), NOW)).key_id is not None
-        assert store.redis_errors == 3
+            await store.disable("k0", "bad", NOW)
+        assert store.redis_errors >= before + 3
+        assert (await store.pick(IDS, M, (), NOW)).key_id == "k1"
     finally:
         await store.close()
 
@@ -319,27 +461,26 @@ class _FlakyScript:
         return await self.script(*args, **kwargs)
 
 
-async def test_fallback_is_warm_and_redis_comes_back(caplog: pytest.LogCaptureFixture) -> None:
-    client = await _require_redis()
-    prefix = f"gg:test:{uuid.uuid4().hex}:"
-    store = RedisPoolStore(REDIS_URL, prefix=prefix, retry_interval=0)
-    flaky = _FlakyScript(store._pick_script)
-    store._pick_script = flaky  # type: ignore[assignment]
+async def test_a_disable_missed_by_redis_is_replayed(redis_prefix: str,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    store = RedisPoolStore(REDIS_URL, prefix=redis_prefix, retry_interval=0, sync_interval=0.05)
+    flaky = _FlakyScript(store._disable_script)
+    store._disable_script = flaky  # type: ignore[assignment]
+    other = RedisPoolStore(REDIS_URL, prefix=redis_prefix)
     try:
-        await store.disable("k0", "API_KEY_INVALID", NOW)  # written to Redis and mirrored locally
+        await store.disable("k0", "API_KEY_INVALID", NOW)  # written to Redis and to the local view
         flaky.down = True
         with caplog.at_level(logging.WARNING, logger="app.keys.redis_store"):
-            assert (await store.pick(IDS, M, (), NOW)).key_id == "k1"  # local state knows k0 is disabled
+            await store.disable("k1", "API_KEY_INVALID", NOW)  # Redis missed it; the view has it
             assert store.degraded and store.redis_errors == 1
+            assert await picks(store, 2) == ["k2", "k2"]
             flaky.down = False
-            assert (await store.pick(IDS, M, (), NOW)).key_id in {"k1", "k2"}
-            assert not store.degraded
+            assert await _until(lambda: _true_after(not store.degraded))
         messages = [r.getMessage() for r in caplog.records if r.name == "app.keys.redis_store"]
         assert len(messages) == 2 and "reachable again" in messages[1]
+        # Another replica (started after the outage) learns both from Redis.
+        assert await other.disabled(IDS) == {"k0": "API_KEY_INVALID", "k1": "API_KEY_INVALID"}
         assert await store.ping() is True
     finally:
         await store.close()
-        keys = [k async for k in client.scan_iter(match=prefix + "*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
+        await other.close()
