@@ -6,7 +6,7 @@ import pytest
 
 from app.state.redis_link import RedisLink
 from app.services.response_store import MemoryResponseStore, RedisResponseStore, StoreUnavailable
-from tests.unit.sessions_redis import DEAD_URL, REDIS_URL, redis_prefix
+from tests.unit.sessions.redis_support import DEAD_URL, REDIS_URL, redis_prefix
 
 
 def record(n: int, pad: int = 0) -> dict:

@@ -9,7 +9,7 @@ from app.protocols.anthropic.sse import sse_event
 from app.protocols.anthropic.stream import MessageStream
 from app.protocols.openai_chat.errors import UpstreamStreamError
 from tests.unit.protocols.anthropic.support import recorded_events, sse_events, shape
-from tests.unit.test_openai_support import stream_chunks
+from tests.unit.protocols.openai_chat.fixture_support import stream_chunks
 
 THINKING_SSE = "stream__thinking-signature-then-text__claude-sonnet-4__raw-body__pydantic-ai.sse"
 TOOLS_SSE = "stream__text-then-2-parallel-tool_use__claude-3-5-haiku__turn1__raw-body__llm-anthropic.sse"

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from app.sessions import MemoryRateLimiter, RateLimiter, RedisRateLimiter, window_for
-from tests.unit.sessions_redis import DEAD_URL, REDIS_URL, redis_prefix
+from tests.unit.sessions.redis_support import DEAD_URL, REDIS_URL, redis_prefix
 
 NOW = 1_750_000_000.0
 

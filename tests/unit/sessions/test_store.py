@@ -27,7 +27,7 @@ from app.sessions import (
     new_chat_id,
 )
 from app.sessions.turns import KEEP_TURNS
-from tests.unit.sessions_redis import DEAD_URL, REDIS_URL, redis_prefix
+from tests.unit.sessions.redis_support import DEAD_URL, REDIS_URL, redis_prefix
 
 NOW = 1_750_000_000.0
 TTL = 60.0

@@ -10,7 +10,7 @@ import pytest
 
 from app.protocols.openai_chat.ids import is_minted
 from app.protocols.openai_chat.response import completion_from_gemini
-from tests.unit.test_openai_support import FIXTURES, response_json, stream_chunks
+from tests.unit.protocols.openai_chat.fixture_support import FIXTURES, response_json, stream_chunks
 
 CREATED = 1_700_000_000
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from app.config import Settings
 
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+README = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
 
 
 def test_every_setting_is_in_readme() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from app.protocols.openai_chat.chat import parse_chat_request, tool_call_ids
 from app.protocols.openai_chat.response import StreamTranslator, completion_from_gemini
-from tests.unit.test_openai_support import request_body, response_json, stream_chunks
+from tests.unit.protocols.openai_chat.fixture_support import request_body, response_json, stream_chunks
 
 
 def stream_turn(chunks: list[dict]) -> tuple[dict, dict[str, str]]:

@@ -12,7 +12,7 @@ import yaml
 
 from app.keys import OK_OUTCOME, Outcome, OutcomeKind, classify, classify_exception, parse_duration
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "gemini"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "gemini"
 
 
 def raw(name: str) -> bytes:

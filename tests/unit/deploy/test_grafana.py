@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from app.keys import OutcomeKind
 from app.observability.metrics import Metrics
 
-DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "gemini-gateway.json"
+DASHBOARD = Path(__file__).resolve().parents[3] / "deploy" / "grafana" / "gemini-gateway.json"
 
 
 def test_every_dashboard_query_names_an_exported_metric() -> None:

@@ -18,7 +18,7 @@ from app.protocols.openai_chat.embeddings import (
 )
 from app.protocols.openai_chat.errors import RequestError
 from app.protocols.openai_chat.models import model_from_gemini, models_from_gemini
-from tests.unit.test_openai_support import request_body, response_json
+from tests.unit.protocols.openai_chat.fixture_support import request_body, response_json
 
 
 def test_request_matches_llm_gemini_recorded_body() -> None:

@@ -11,7 +11,7 @@ import yaml
 
 from app.sessions import append_exchange, build_request, read_reply, user_turn
 
-NATIVE = Path(__file__).resolve().parents[1] / "fixtures" / "gemini" / "native"
+NATIVE = Path(__file__).resolve().parents[2] / "fixtures" / "gemini" / "native"
 
 
 def recorded(name: str, index: int = 0) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import yaml
 
 from app.protocols.openai_chat.sse import iter_sse_data
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "gemini"
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "gemini"
 
 
 def path(name: str) -> Path:
@@ -71,27 +71,3 @@ def stream_chunks(name: str, n: int = 0) -> list[dict[str, Any]]:
 
 
 # -- the helpers themselves ---------------------------------------------------------------------------------
-
-
-def test_sse_splitter_reads_crlf_framing_of_a_real_body() -> None:
-    chunks = stream_chunks("native/stream-sse__text__gemini-2.0-flash__raw-body__pydantic-ai.sse")
-    assert [c["candidates"][0]["content"]["parts"][0]["text"] for c in chunks] == [
-        "The",
-        " capital of France",
-        " is Paris.\n",
-    ]
-
-
-def test_sse_splitter_handles_lf_multiline_and_comments() -> None:
-    body = b': keep-alive\n\ndata: {"a":\ndata: 1}\n\nevent: x\ndata: [DONE]'
-    assert list(iter_sse_data(body)) == [b'{"a":\n1}', b"[DONE]"]
-
-
-def test_cassette_sse_body_matches_derived_raw_body() -> None:
-    from_cassette = stream_chunks(
-        "native/stream-sse__function-call-thoughtSignature-roundtrip__gemini-3-pro__pydantic-ai.yaml"
-    )
-    raw = stream_chunks(
-        "native/stream-sse__function-call-thoughtSignature__gemini-3-pro__turn1__raw-body__pydantic-ai.sse"
-    )
-    assert from_cassette == raw

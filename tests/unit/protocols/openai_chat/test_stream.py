@@ -10,7 +10,7 @@ from app.protocols.openai_chat.errors import UpstreamStreamError, gemini_error_t
 from app.protocols.openai_chat.ids import is_minted
 from app.protocols.openai_chat.response import StreamTranslator, assemble_stream, completion_from_gemini
 from app.protocols.openai_chat.sse import DONE, sse_event
-from tests.unit.test_openai_support import path, response_json, stream_chunks
+from tests.unit.protocols.openai_chat.fixture_support import path, response_json, stream_chunks
 
 CID = "chatcmpl-test"
 CREATED = 1_700_000_000

@@ -43,7 +43,7 @@ def test_short_key_is_a_hash_prefix_only() -> None:
 def test_stable_across_processes() -> None:
     code = f"from app.keys.ids import key_id; print(key_id({KEY!r}))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={"PYTHONHASHSEED": "123", "PATH": ""}, cwd=Path(__file__).resolve().parents[2])
+                         env={"PYTHONHASHSEED": "123", "PATH": ""}, cwd=Path(__file__).resolve().parents[3])
     assert out.stdout.strip() == key_id(KEY)
 
 

@@ -15,7 +15,7 @@ from app.protocols.openai_chat.errors import (
     openai_error_body,
     scrub,
 )
-from tests.unit.test_openai_support import path, response_json, response_status
+from tests.unit.protocols.openai_chat.fixture_support import path, response_json, response_status
 
 KEY = "AIza" + "Sy" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q"  # fake, right shape (39 chars)
 

@@ -12,7 +12,7 @@ import pytest
 
 from app.config import Settings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def ignore_rules(text: str) -> list[tuple[bool, re.Pattern[str]]]:
