@@ -31,10 +31,11 @@ demo: $(VENV)/.dev
 redis:
 	@scripts/ensure-redis.sh
 
-# The console's browser tests drive Debian's chromium (never `playwright install`); the metrics test runs promtool.
+# Debian packages the tests drive: chromium (the console's browser tests; never `playwright install`),
+# promtool (the metrics test) and nginx (the bench harness's smoke test).
 browser:
-	@if [ ! -x /usr/bin/chromium ] || ! command -v promtool >/dev/null; then \
-		apt-get update -qq && apt-get install -y -qq chromium prometheus; fi
+	@if [ ! -x /usr/bin/chromium ] || ! command -v promtool >/dev/null || [ ! -x /usr/sbin/nginx ]; then \
+		apt-get update -qq && apt-get install -y -qq chromium prometheus nginx-light; fi
 
 test: $(VENV)/.dev redis browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
