@@ -58,7 +58,8 @@ def thinking_for_effort(model: str, effort: Any) -> dict[str, Any] | None:
     return None
 
 
-def _number(payload: Mapping[str, Any], key: str, low: float, high: float) -> float | None:
+def bounded_number(payload: Mapping[str, Any], key: str, low: float, high: float) -> float | None:
+    """``payload[key]`` when it is a number within [low, high] (absent: None), else a RequestError naming it."""
     value = payload.get(key)
     if value is None:
         return None
@@ -140,9 +141,9 @@ def _modalities(value: Any) -> list[str] | None:
 def generation_config(payload: Mapping[str, Any], n: int) -> dict[str, Any]:
     """generationConfig for the OpenAI sampling/format fields (thinking is added by :func:`google_extras`)."""
     config: dict[str, Any] = {}
-    if (t := _number(payload, "temperature", 0, 2)) is not None:
+    if (t := bounded_number(payload, "temperature", 0, 2)) is not None:
         config["temperature"] = t
-    if (p := _number(payload, "top_p", 0, 1)) is not None:
+    if (p := bounded_number(payload, "top_p", 0, 1)) is not None:
         config["topP"] = p
     if (k := _integer(payload, "top_k", 1)) is not None:
         config["topK"] = k
@@ -158,7 +159,7 @@ def generation_config(payload: Mapping[str, Any], n: int) -> dict[str, Any]:
     if (seed := _integer(payload, "seed", -(2**63))) is not None:
         config["seed"] = seed
     for key, name in (("presence_penalty", "presencePenalty"), ("frequency_penalty", "frequencyPenalty")):
-        if (value := _number(payload, key, -2, 2)) is not None and value != 0:
+        if (value := bounded_number(payload, key, -2, 2)) is not None and value != 0:
             config[name] = value
     logprobs = payload.get("logprobs")
     if logprobs is not None and not isinstance(logprobs, bool):

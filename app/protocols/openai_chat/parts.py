@@ -81,7 +81,7 @@ def _image_url(part: Mapping[str, Any], param: str) -> str:
     return url
 
 
-def _url_part(url: str, param: str, fetched: Mapping[str, tuple[str, str]] | None,
+def url_part(url: str, param: str, fetched: Mapping[str, tuple[str, str]] | None,
               default_mime: str | None = None) -> dict[str, Any]:
     """A URL-referenced medium: inline when the service fetched it, else ``fileData``."""
     if url.startswith("data:"):
@@ -179,7 +179,7 @@ def content_parts(content: Any, param: str, *, fetched: Mapping[str, tuple[str, 
             raise RequestError(f"content part type {kind!r} is not allowed in this message; only text is",
                                f"{where}.type")
         if kind == "image_url":
-            parts.append(_url_part(_image_url(part, where), f"{where}.image_url.url", fetched))
+            parts.append(url_part(_image_url(part, where), f"{where}.image_url.url", fetched))
         elif kind == "input_audio":
             parts.append(_audio_part(part, where))
         elif kind == "file":

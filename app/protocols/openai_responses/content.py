@@ -13,6 +13,7 @@ from typing import Any
 
 from app.protocols.openai_chat.errors import RequestError
 from app.protocols.openai_chat.parts import FILES_API_BASE, guess_mime, parse_data_url
+from app.protocols.openai_chat.parts import url_part
 
 __all__ = ["content_parts", "image_urls"]
 
@@ -36,18 +37,8 @@ def _file_ref(file_id: Any, param: str, mime: str | None) -> dict[str, Any]:
 
 
 def _url(url: str, param: str, fetched: Fetched | None) -> dict[str, Any]:
-    if url.startswith("data:"):
-        mime, data = parse_data_url(url, param)
-        return {"inlineData": {"mimeType": mime, "data": data}}
-    if fetched is not None and url in fetched:
-        mime, data = fetched[url]
-        return {"inlineData": {"mimeType": mime, "data": data}}
-    if url.startswith(("http://", "https://", "gs://")):
-        ref: dict[str, Any] = {"fileUri": url}
-        if mime := guess_mime(url):
-            ref["mimeType"] = mime
-        return {"fileData": ref}
-    raise RequestError("unsupported URL: use a data: or http(s) URL", param)
+    """Chat Completions' rule for a URL-referenced medium (inline when fetched, else ``fileData``)."""
+    return url_part(url, param, fetched)
 
 
 def _image(part: Mapping[str, Any], where: str, fetched: Fetched | None) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from app.protocols.openai_chat.generation import thinking_for_effort
 from app.protocols.openai_responses.content import Fetched
 from app.protocols.openai_responses.items import translate_items
 from app.protocols.openai_responses.tools import ToolSet, tool_config, translate_tools
+from app.protocols.openai_chat.generation import bounded_number
 
 __all__ = ["ResponsesRequest", "parse_responses_request"]
 
@@ -49,15 +50,6 @@ def _flag(payload: Mapping[str, Any], key: str, default: bool) -> bool:
         return default
     if not isinstance(value, bool):
         raise RequestError(f"{key} must be a boolean", key)
-    return value
-
-
-def _number(payload: Mapping[str, Any], key: str, low: float, high: float) -> float | None:
-    value = payload.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise RequestError(f"{key} must be a number between {low:g} and {high:g}", key)
     return value
 
 
@@ -166,9 +158,9 @@ def parse_responses_request(payload: Any, *, history: list[Any] | None = None, f
         body["toolConfig"] = config
 
     generation: dict[str, Any] = {}
-    if (value := _number(payload, "temperature", 0, 2)) is not None:
+    if (value := bounded_number(payload, "temperature", 0, 2)) is not None:
         generation["temperature"] = value
-    if (value := _number(payload, "top_p", 0, 1)) is not None:
+    if (value := bounded_number(payload, "top_p", 0, 1)) is not None:
         generation["topP"] = value
     limit = payload.get("max_output_tokens")
     if limit is not None:
