@@ -18,7 +18,11 @@ from app.state.policy import TokenPolicy
 
 async def metered(limiter: TokenLimiter, policy: TokenPolicy, call: Callable[[], Awaitable[Reply]]) -> Reply:
     tag = CallTag(policy.id)
-    CURRENT_CALL.set(tag)  # this request's own task: nothing to reset
+    CURRENT_CALL.set(tag)  # this request's own task (a stream's body runs in it too): nothing to reset
+    if not policy.limits.any:
+        # Nothing to record or free for an unlimited token: the usage feed still sees the tag, and streams
+        # pass through without one more generator around every chunk.
+        return await call()
     try:
         reply = await call()
     except BaseException:
