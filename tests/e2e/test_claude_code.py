@@ -1,4 +1,4 @@
-"""Claude Code (``@anthropic-ai/claude-code``, pinned in tests/clients/node) through the gateway's Messages API.
+"""Claude Code (``@anthropic-ai/claude-code``, pinned in tests/clients/node) through the Messages API.
 
 ``claude -p`` runs non-interactively with ``ANTHROPIC_BASE_URL`` at the gateway and ``ANTHROPIC_AUTH_TOKEN`` a
 client token, in a temporary HOME with telemetry, auto-update and non-essential traffic off, so the only
@@ -23,8 +23,8 @@ from tests.support.node_clients import install_node_clients
 from tests.support.recording_proxy import recording_proxy
 
 SECRET = "the-harbour-pelican-42"
-QUIET_ENV = {"DISABLE_TELEMETRY": "1", "DISABLE_AUTOUPDATER": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-             "DISABLE_ERROR_REPORTING": "1"}
+QUIET_ENV = {"DISABLE_TELEMETRY": "1", "DISABLE_AUTOUPDATER": "1", "DISABLE_ERROR_REPORTING": "1",
+             "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,7 @@ def test_claude_code_reads_a_file_through_the_gateway(claude, gateway, fake, tmp
 
     # Claude Code's side of the wire: only the Messages route, all answered 2xx, authenticated by bearer.
     seen = [(e.method, e.path, e.status) for e in proxy.exchanges]
-    assert seen and all(path.endswith("/v1/messages") and 200 <= status < 300 for _, path, status in seen), seen
+    assert seen and all(path.endswith("/v1/messages") and 200 <= code < 300 for _, path, code in seen), seen
     turns = [e for e in proxy.exchanges if isinstance(e.body, dict) and any(
         t.get("name") == "Read" for t in e.body.get("tools", []))]
     assert len(turns) == 2, seen
@@ -76,7 +76,8 @@ def test_claude_code_reads_a_file_through_the_gateway(claude, gateway, fake, tmp
     # Gemini's side: two streamed generate calls, the second replaying the call and carrying its response.
     generate = [r for r in fake.requests() if "enerateContent" in r["path"]]
     assert len(generate) == len(turns) + sum(1 for e in proxy.exchanges if e not in turns)
-    last = [r for r in generate if any("functionResponse" in p for c in r["body"]["contents"] for p in c["parts"])]
+    last = [r for r in generate
+            if any("functionResponse" in p for c in r["body"]["contents"] for p in c["parts"])]
     assert len(last) == 1 and "streamGenerateContent" in last[0]["path"]
     assert "claude" not in last[0]["path"]  # the alias resolved to a Gemini model
     parts = [p for c in last[0]["body"]["contents"] for p in c["parts"]]

@@ -374,7 +374,7 @@ def scripted_args(text_in: str) -> dict[str, Any] | None:
 
 
 def scripted_call(text_in: str) -> str | None:
-    """The function a test named with ``[[call:Read]]`` (agents declare many tools; the first is arbitrary)."""
+    """The function a test named with ``[[call:Read]]`` (an agent declares many tools, in no useful order)."""
     match = _MAGIC_CALL_RE.search(text_in)
     return match.group(1) if match else None
 

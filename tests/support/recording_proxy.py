@@ -67,8 +67,8 @@ def _make_app(target: str, record: RecordingProxy) -> web.Application:
         except ValueError:
             body = None
         auth = next((h for h in ("x-api-key", "authorization") if h in request.headers), "")
-        exchange = Exchange(request.method, request.path, request.query_string, _public_headers(request.headers),
-                            body, auth=auth)
+        exchange = Exchange(request.method, request.path, request.query_string,
+                            _public_headers(request.headers), body, auth=auth)
         record.exchanges.append(exchange)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_HEADERS}
         async with session["s"].request(request.method, target + request.path_qs, headers=headers,
