@@ -1,38 +1,28 @@
 """Node clients of the Responses API against the real gateway: the Vercel AI SDK's default OpenAI provider.
 
-The packages are pinned in tests/clients/node/package-lock.json and installed from the npm registry by the
-fixture below (``npm ci``, about ten seconds, once per checkout). Node is required: a missing one fails the
-test rather than skipping it.
+The packages are pinned in tests/clients/node/package-lock.json and installed from the npm registry by
+tests/support/node_clients.py (``npm ci``, about ten seconds, once per checkout). Node is required: a missing
+one fails the test rather than skipping it.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.support.gateway import TOKEN
+from tests.support.node_clients import NODE_DIR, install_node_clients
 
-NODE_DIR = Path(__file__).resolve().parents[1] / "clients" / "node"
 GEMINI3 = "gemini-3-flash-preview"
 
 
 @pytest.fixture(scope="module")
 def node_clients() -> Path:
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if not node or not npm:
-        pytest.fail("node and npm are required for the Node client tests (Node 20+)")
-    lock = NODE_DIR / "package-lock.json"
-    stamp = NODE_DIR / "node_modules" / ".installed-lock"
-    if not stamp.exists() or stamp.read_bytes() != lock.read_bytes():
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=NODE_DIR, check=True,
-                       timeout=300)
-        stamp.write_bytes(lock.read_bytes())
-    return NODE_DIR
+    return install_node_clients()
 
 
 def run_node(script: str, *args: str, gateway, model: str = GEMINI3) -> dict:

@@ -54,7 +54,8 @@ Magic prompts (anywhere in the last user turn's text)
     content · ``[[code]]`` executableCode + codeExecutionResult parts, then text · ``[[long]]`` 400 extra
     words (a stream of ~135 chunks) · ``[[no_tools]]`` text even with tools in AUTO mode · ``[[parallel]]``
     calls every declared function in one turn · ``[[echo_request]]`` answers with the compact JSON of the
-    request body · ``[[args:{"cmd": "echo hi"}]]`` uses that JSON object as the function call's args.
+    request body · ``[[args:{"cmd": "echo hi"}]]`` uses that JSON object as the function call's args ·
+    ``[[call:Read]]`` calls the declared function of that name (when declared) instead of the first.
 
 Streaming
     Same answer split into chunks of a few words (``--words-per-chunk``, default 3): new parts only,

@@ -32,6 +32,7 @@ MAGIC_NO_TOOLS = "[[no_tools]]"
 MAGIC_PARALLEL = "[[parallel]]"
 MAGIC_ECHO_REQUEST = "[[echo_request]]"
 _MAGIC_ARGS_RE = re.compile(r"\[\[args:(\{.*?\})\]\]")
+_MAGIC_CALL_RE = re.compile(r"\[\[call:([A-Za-z0-9_.:-]+)\]\]")
 
 SAFETY_FIXTURE = "native/generate__finish-SAFETY-empty-content__gemini-1.5-flash__pydantic-ai.yaml"
 MAX_TOKENS_NO_PARTS_FIXTURE = (
@@ -346,6 +347,8 @@ def _function_calls(model: str, request: dict[str, Any], text_in: str) -> list[d
         return None
     if allowed:
         decls = [d for d in decls if d["name"] in allowed] or decls
+    named = scripted_call(text_in)
+    decls = [d for d in decls if d["name"] == named] or decls
     chosen = decls if MAGIC_PARALLEL in text_in else decls[:1]
     parts: list[dict[str, Any]] = []
     for decl in chosen:
@@ -368,6 +371,12 @@ def scripted_args(text_in: str) -> dict[str, Any] | None:
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
+
+
+def scripted_call(text_in: str) -> str | None:
+    """The function a test named with ``[[call:Read]]`` (an agent declares many tools, in no useful order)."""
+    match = _MAGIC_CALL_RE.search(text_in)
+    return match.group(1) if match else None
 
 
 @lru_cache(maxsize=1)

@@ -739,6 +739,15 @@ def test_args_magic_scripts_the_call_arguments(fake: FakeHandle) -> None:
     assert part == {"functionCall": {"name": "get_weather", "args": {"city": "Lima", "days": 2}}}
 
 
+def test_call_magic_picks_the_named_function(fake: FakeHandle) -> None:
+    prompt = 'read it [[call:get_time]] [[args:{"zone": "UTC"}]]'
+    data = generate(fake, {"contents": [user(prompt)], "tools": [WEATHER_TOOL]}).json()
+    [part] = data["candidates"][0]["content"]["parts"]
+    assert part == {"functionCall": {"name": "get_time", "args": {"zone": "UTC"}}}
+    unknown = generate(fake, {"contents": [user("[[call:nope]]")], "tools": [WEATHER_TOOL]}).json()
+    assert unknown["candidates"][0]["content"]["parts"][0]["functionCall"]["name"] == "get_weather"
+
+
 def test_function_response_turn_answers_tool_result(fake: FakeHandle) -> None:
     contents = [
         user("weather?"),
