@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from app.services.replies import JsonReply, Reply, StreamReply
+from app.services.replies import JsonReply, Reply
 
 log = logging.getLogger("gateway.stream")
 

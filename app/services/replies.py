@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from app.errors import GatewayError, UpstreamError
-from app.gemini.errors import google_error_body
+from app.gemini.errors import google_error_body  # noqa: F401 - re-exported for the resource routes
 from app.gemini.render import render_error as render_google
 from app.protocols.openai_chat.errors import render_error as render_openai
 from app.upstream import UpstreamResponse

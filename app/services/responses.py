@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from app.errors import GatewayError, NotFound, UpstreamError
+from app.errors import GatewayError, NotFound
 from app.net import SafeFetcher
 from app.observability.events import EventSink
 from app.protocols.openai_chat.errors import RequestError, gemini_error_to_openai, scrub

@@ -21,7 +21,6 @@ same parts. Decisions:
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import orjson

@@ -32,7 +32,7 @@ from app.protocols.openai_chat.candidates import (
 from app.protocols.openai_chat.errors import UpstreamStreamError
 from app.protocols.openai_chat.usage import usage_from_gemini, zero_usage
 
-__all__ = ["StreamTranslator", "assemble_stream"]
+__all__ = ["StreamTranslator"]
 
 NO_FINISH_MESSAGE = "upstream stream ended without a finish reason"
 
