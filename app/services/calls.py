@@ -23,6 +23,7 @@ from app.gemini.errors import StreamBroke
 from app.gemini.framing import SSEDecoder
 from app.keys import Outcome, OutcomeKind, classify
 from app.observability.events import EventSink, Interaction
+from app.services.signatures import SignatureCache
 from app.upstream import UpstreamStream
 
 __all__ = ["CallRecord", "StreamAdapter", "StreamBroke", "TranslatedStream", "Translator", "relay"]
@@ -149,6 +150,18 @@ class CallRecord:
             started=self.started, finished=time.time(), status=status, stream=self.stream, user_id=self.user_id,
             session_id=self.session_id, key_id=key_id, error=error, output_text=text or "",
             size_hint=size or 2 * len(text) + 1024, extra=extra))
+
+
+async def relay_keeping_signatures(upstream: UpstreamStream, adapter: TranslatedStream, record: CallRecord,
+                                   signatures: SignatureCache, request_size: int = 0) -> AsyncIterator[bytes]:
+    """:func:`relay`, then the thought signatures the stream carried are remembered for the next turn, even
+    after a failure or a disconnect (clients that drop them get them put back)."""
+    try:
+        async for out in relay(upstream, adapter, record, request_size):
+            yield out
+    finally:
+        if adapter.translator.signatures:
+            await signatures.put_many(adapter.translator.signatures)
 
 
 def _drain(pieces: Iterable[bytes]) -> tuple[bytes, StreamBroke | None]:

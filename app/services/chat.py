@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -24,7 +23,7 @@ from app.protocols.openai_chat.errors import RequestError, gemini_error_to_opena
 from app.protocols.openai_chat.response import StreamTranslator, completion_from_gemini
 from app.protocols.openai_chat.sse import DONE, sse_event
 from app.net import SafeFetcher
-from app.services.calls import CallRecord, TranslatedStream, relay
+from app.services.calls import CallRecord, TranslatedStream, relay_keeping_signatures
 from app.services.media import fetch_media
 from app.services.replies import JsonReply, Reply, StreamReply, upstream_error
 from app.services.resources import Caller, ResourceService
@@ -92,7 +91,7 @@ class ChatService:
                                           completion_id="chatcmpl-" + secrets.token_urlsafe(18))
             adapter = TranslatedStream(translator, sse_event, stream_failure, keep=record.wants_bodies,
                                        trailer=DONE)
-            return StreamReply(self._relay(adapter, result, record, len(body)))
+            return StreamReply(relay_keeping_signatures(result, adapter, record, self._signatures, len(body)))
         if result.status != 200:
             error = upstream_error(result)
             record.done(error.status, key_id=result.key_id, error=scrub(error.message))
@@ -117,16 +116,6 @@ class ChatService:
         return parse_chat_request(payload, search_models=self._search_models,
                                   code_execution=self._code_execution, fetched_media=fetched,
                                   signatures=signatures)
-
-    async def _relay(self, adapter: TranslatedStream, upstream: UpstreamStream, record: CallRecord,
-                     request_size: int) -> AsyncIterator[bytes]:
-        try:
-            async for out in relay(upstream, adapter, record, request_size):
-                yield out
-        finally:
-            # Signatures seen before a failure or a disconnect are still worth keeping for the next turn.
-            if adapter.translator.signatures:
-                await self._signatures.put_many(adapter.translator.signatures)
 
 
 def _completion_text(completion: dict[str, Any]) -> str:

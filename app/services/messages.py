@@ -9,7 +9,7 @@ GeminiClient before the client sees a byte; after that a failure becomes an Anth
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -25,7 +25,7 @@ from app.protocols.anthropic.sse import PING, sse_event
 from app.protocols.anthropic.stream import MessageStream
 from app.protocols.openai_chat.errors import scrub
 from app.net import SafeFetcher
-from app.services.calls import CallRecord, TranslatedStream, relay
+from app.services.calls import CallRecord, TranslatedStream, relay_keeping_signatures
 from app.services.media import fetch_media
 from app.services.replies import JsonReply, Reply, StreamReply, upstream_error
 from app.services.signatures import SignatureCache
@@ -78,7 +78,7 @@ class MessagesService:
         if isinstance(result, UpstreamStream):
             translator = MessageStream(model=req.requested_model, thinking=req.thinking)
             adapter = TranslatedStream(translator, _event, stream_failure, keep=record.wants_bodies)
-            return StreamReply(self._relay(adapter, result, record, len(body)), ping=PING)
+            return StreamReply(relay_keeping_signatures(result, adapter, record, self._signatures, len(body)), ping=PING)
         if result.status != 200:
             error = upstream_error(result)
             record.done(error.status, key_id=result.key_id, error=scrub(error.message))
@@ -114,13 +114,3 @@ class MessagesService:
         ids = tool_use_ids(payload)
         signatures = await self._signatures.get_many(ids) if ids else None
         return parse_messages_request(payload, model_map=self._model_map, fetched=fetched, signatures=signatures)
-
-    async def _relay(self, adapter: TranslatedStream, upstream: UpstreamStream, record: CallRecord,
-                     request_size: int) -> AsyncIterator[bytes]:
-        try:
-            async for out in relay(upstream, adapter, record, request_size):
-                yield out
-        finally:
-            # Signatures seen before a failure or a disconnect are still worth keeping for the next turn.
-            if adapter.translator.signatures:
-                await self._signatures.put_many(adapter.translator.signatures)

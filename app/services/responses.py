@@ -28,7 +28,7 @@ from app.protocols.openai_responses.output import usage_from_gemini
 from app.protocols.openai_responses.request import ResponsesRequest, parse_responses_request
 from app.protocols.openai_responses.response import envelope, response_from_gemini
 from app.protocols.openai_responses.stream import ResponseStream, sse, whole_items
-from app.services.calls import CallRecord, TranslatedStream, relay
+from app.services.calls import CallRecord, TranslatedStream, relay_keeping_signatures
 from app.services.media import fetch_media
 from app.services.replies import JsonReply, Reply, StreamReply, upstream_error
 from app.services.response_store import ResponseStore, StoreUnavailable
@@ -201,13 +201,9 @@ class ResponsesService:
     async def _relay(self, req: ResponsesRequest, history: list[Any], adapter: TranslatedStream,
                      translator: ResponseStream, upstream: UpstreamStream, record: CallRecord,
                      size: int) -> AsyncIterator[bytes]:
-        try:
-            async for out in relay(upstream, adapter, record, size):
-                yield out
-            await self._save(req, history, translator.response)  # the stream ended, well or not
-        finally:
-            if translator.signatures:
-                await self._signatures.put_many(translator.signatures)
+        async for out in relay_keeping_signatures(upstream, adapter, record, self._signatures, size):
+            yield out
+        await self._save(req, history, translator.response)  # the stream ended, well or not
 
     # -- compaction ----------------------------------------------------------------------------------------
 

