@@ -7,13 +7,14 @@ Python SDK sends no key with them); a chunk sent with a key of another project i
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from . import errors, wire
 from .answers import get
-from .projects import file_denied
+from .projects import Owned, file_denied
 
 if TYPE_CHECKING:
     from .server import FakeGemini
@@ -75,6 +76,27 @@ class Handlers:
     def _error(self, reply: errors.ErrorReply) -> web.Response:
         return self.fake._error(reply)
 
+    async def _list(self, request: web.Request, table: Mapping[str, Owned], field: str) -> web.Response:
+        """One page of the caller's project's objects of one collection."""
+        key, _, failed = await self._auth(request)
+        if failed:
+            return failed
+        project = self.projects.project_of(key)
+        return self._json(_page([o.obj for o in table.values() if o.project == project], field, request))
+
+    async def _delete(self, request: web.Request, table: dict[str, Owned],
+                      lookup: Callable[[str, str], tuple[Any, errors.ErrorReply | None]], prefix: str) -> web.Response:
+        """Delete the named object when the caller's project owns it (else the collection's own 403/404)."""
+        key, _, failed = await self._auth(request)
+        if failed:
+            return failed
+        name = prefix + request.match_info["id"]
+        _, reply = lookup(key, name)
+        if reply:
+            return self._error(reply)
+        del table[name]
+        return self._json({})
+
     # -- upload ---------------------------------------------------------------------------------------------
 
     async def upload(self, request: web.Request) -> web.Response:
@@ -121,12 +143,7 @@ class Handlers:
     # -- files ----------------------------------------------------------------------------------------------
 
     async def list_files(self, request: web.Request) -> web.Response:
-        key, _, failed = await self._auth(request)
-        if failed:
-            return failed
-        project = self.projects.project_of(key)
-        mine = [o.obj for o in self.projects.files.values() if o.project == project]
-        return self._json(_page(mine, "files", request))
+        return await self._list(request, self.projects.files, "files")
 
     async def get_file(self, request: web.Request) -> web.Response:
         key, _, failed = await self._auth(request)
@@ -136,15 +153,7 @@ class Handlers:
         return self._error(reply) if reply else self._json(obj)
 
     async def delete_file(self, request: web.Request) -> web.Response:
-        key, _, failed = await self._auth(request)
-        if failed:
-            return failed
-        name = "files/" + request.match_info["id"]
-        _, reply = self.projects.file(key, name)
-        if reply:
-            return self._error(reply)
-        del self.projects.files[name]
-        return self._json({})
+        return await self._delete(request, self.projects.files, self.projects.file, "files/")
 
     # -- cachedContents -------------------------------------------------------------------------------------
 
@@ -156,12 +165,7 @@ class Handlers:
         return self._error(reply) if reply else self._json(obj)
 
     async def list_caches(self, request: web.Request) -> web.Response:
-        key, _, failed = await self._auth(request)
-        if failed:
-            return failed
-        project = self.projects.project_of(key)
-        mine = [o.obj for o in self.projects.caches.values() if o.project == project]
-        return self._json(_page(mine, "cachedContents", request))
+        return await self._list(request, self.projects.caches, "cachedContents")
 
     async def get_cache(self, request: web.Request) -> web.Response:
         key, _, failed = await self._auth(request)
@@ -181,15 +185,7 @@ class Handlers:
         return self._json(obj) if obj else self._error(errors.invalid_argument("Invalid ttl or expireTime"))
 
     async def delete_cache(self, request: web.Request) -> web.Response:
-        key, _, failed = await self._auth(request)
-        if failed:
-            return failed
-        name = "cachedContents/" + request.match_info["id"]
-        _, reply = self.projects.cache(key, name)
-        if reply:
-            return self._error(reply)
-        del self.projects.caches[name]
-        return self._json({})
+        return await self._delete(request, self.projects.caches, self.projects.cache, "cachedContents/")
 
     # -- batches --------------------------------------------------------------------------------------------
 
@@ -207,12 +203,7 @@ class Handlers:
         return self._json(self.projects.create_batch(key, model, body, method == "asyncBatchEmbedContent"))
 
     async def list_batches(self, request: web.Request) -> web.Response:
-        key, _, failed = await self._auth(request)
-        if failed:
-            return failed
-        project = self.projects.project_of(key)
-        mine = [o.obj for o in self.projects.batches.values() if o.project == project]
-        return self._json(_page(mine, "operations", request))
+        return await self._list(request, self.projects.batches, "operations")
 
     async def get_batch(self, request: web.Request) -> web.Response:
         key, _, failed = await self._auth(request)
@@ -236,15 +227,7 @@ class Handlers:
         return self._json({})
 
     async def delete_batch(self, request: web.Request) -> web.Response:
-        key, _, failed = await self._auth(request)
-        if failed:
-            return failed
-        name = "batches/" + request.match_info["id"]
-        _, reply = self.projects.batch(key, name)
-        if reply:
-            return self._error(reply)
-        del self.projects.batches[name]
-        return self._json({})
+        return await self._delete(request, self.projects.batches, self.projects.batch, "batches/")
 
     # -- interactions ---------------------------------------------------------------------------------------
 
