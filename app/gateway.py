@@ -92,12 +92,13 @@ class Gateway:
                                 signatures=self.signatures, events=self.events, fetcher=self.fetcher,
                                 resources=self.resources, affinity=self.affinity)
         self.messages = MessagesService(self.client, model_map=settings.anthropic_model_map,
-                                        signatures=self.signatures, events=self.events, fetcher=self.fetcher)
+                                        signatures=self.signatures, events=self.events, fetcher=self.fetcher,
+                                        affinity=self.affinity)
         self.response_store: ResponseStore = build_response_store(
             self.redis, ttl=settings.responses_ttl, max_count=settings.responses_max_count,
             max_bytes=settings.responses_max_bytes)
         self.responses = ResponsesService(self.client, store=self.response_store, signatures=self.signatures,
-                                          events=self.events, fetcher=self.fetcher)
+                                          events=self.events, fetcher=self.fetcher, affinity=self.affinity)
         self.completions = CompletionsService(self.client, self.events)
         self.embeddings = EmbeddingsService(self.client)
         self.media = MediaGenService(self.client, MediaModels(settings.image_model, settings.tts_model,

@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from app.errors import GatewayError, NoKeysConfigured, Unauthenticated
 from app.protocols.anthropic.errors import render_error
+from app.keys.affinity import affinity_hint
 from app.routes.access import admitted, client_policy
 from app.routes.common import gateway, read_json
 from app.routes.responses import to_response
@@ -57,7 +58,8 @@ async def messages(request: Request) -> Response:
     gw = gateway(request)
     payload = await read_json(request, gw.settings.max_request_body)
     model = payload.get("model") if isinstance(payload, dict) else None
-    reply = await admitted(request, model, lambda: gw.messages.create(payload, session_id=_session(request)))
+    reply = await admitted(request, model, lambda: gw.messages.create(payload, session_id=_session(request),
+                                                                          hint=affinity_hint(request.headers)))
     return to_response(reply, keepalive=gw.settings.stream_keepalive)
 
 

@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from app.keys.affinity import affinity_hint
 from app.routes.access import admitted
 from app.routes.common import gateway
 from app.routes.openai import SURFACE, body_of
@@ -25,7 +26,8 @@ async def create(request: Request) -> Response:
     gw = gateway(request)
     model = payload.get("model") if isinstance(payload, dict) else None
     reply = await admitted(request, model, lambda: gw.responses.create(
-        payload, user_id=request.headers.get("x-user-id"), session_id=_session(request)))
+        payload, user_id=request.headers.get("x-user-id"), session_id=_session(request),
+        hint=affinity_hint(request.headers)))
     return to_response(reply, keepalive=gw.settings.stream_keepalive)
 
 

@@ -19,6 +19,7 @@ from app.errors import GatewayError
 from app.observability.events import EventSink
 from app.protocols.openai_chat.chat import ChatRequest, media_urls, parse_chat_request, tool_call_ids
 from app.keys.affinity import Affinity, body_hint
+from app.services.generate import generate
 from app.protocols.openai_chat.errors import RequestError, gemini_error_to_openai, scrub, stream_failure
 from app.protocols.openai_chat.response import StreamTranslator, completion_from_gemini
 from app.protocols.openai_chat.sse import DONE, sse_event
@@ -59,31 +60,20 @@ class ChatService:
             body = orjson.dumps(req.body)
         except orjson.JSONEncodeError as exc:  # translation bounds what it forwards; this is the backstop
             raise RequestError(f"the request cannot be encoded for Gemini: {exc}") from None
-        key_id, binding = None, None
+        key_id = None
         if self._resources is not None and caller is not None:
             owner = await self._resources.route_body(body, caller)  # file_id parts go to their owner key
             if owner.error is not None:
                 status, error = gemini_error_to_openai(owner.error.status, owner.error.body)
                 return JsonReply.of(error, status)
             key_id = owner.key_id
-        if key_id is None and self._affinity is not None:
-            hint = hint or body_hint(payload.get("prompt_cache_key"), payload.get("user"))
-            binding = await self._affinity.lookup(hint) if hint else None
-        prefer = binding.key_id if binding else None
+        hint = hint or body_hint(payload.get("prompt_cache_key"), payload.get("user"))
         try:
-            if req.stream:
-                result = await self._client.stream(f"models/{req.model}:streamGenerateContent", model=req.model,
-                                                   body=body, query="alt=sse", framing="sse", key_id=key_id,
-                                                   prefer_key=prefer)
-            else:
-                result = await self._client.call("POST", f"models/{req.model}:generateContent",
-                                                 model=req.model, body=body, key_id=key_id, prefer_key=prefer)
+            result = await generate(self._client, req.model, body, stream=req.stream, key_id=key_id,
+                                    affinity=self._affinity, hint=hint)
         except GatewayError as exc:
             record.done(exc.status, error=exc.message)
             raise
-        if hint and self._affinity is not None and result.key_id is not None and \
-                (isinstance(result, UpstreamStream) or result.status == 200):
-            await self._affinity.settle(hint, binding, result.key_id)
 
         if isinstance(result, UpstreamStream):
             translator = StreamTranslator(model=req.requested_model, created=int(started),

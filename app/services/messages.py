@@ -25,7 +25,9 @@ from app.protocols.anthropic.sse import PING, sse_event
 from app.protocols.anthropic.stream import MessageStream
 from app.protocols.openai_chat.errors import scrub
 from app.net import SafeFetcher
+from app.keys.affinity import Affinity, body_hint
 from app.services.calls import CallRecord, TranslatedStream, relay_keeping_signatures
+from app.services.generate import generate
 from app.services.media import fetch_media
 from app.services.replies import JsonReply, Reply, StreamReply, upstream_error
 from app.services.signatures import SignatureCache
@@ -52,26 +54,24 @@ def _event(named: tuple[str, dict[str, Any]]) -> bytes:
 
 class MessagesService:
     def __init__(self, client: GeminiClient, *, model_map: Sequence[tuple[str, str]], signatures: SignatureCache,
-                 events: EventSink, fetcher: SafeFetcher | None) -> None:
+                 events: EventSink, fetcher: SafeFetcher | None, affinity: Affinity | None = None) -> None:
         self._client = client
+        self._affinity = affinity
         self._model_map = tuple(model_map)
         self._signatures = signatures
         self._events = events
         self._fetcher = fetcher
 
-    async def create(self, payload: Any, *, session_id: str | None = None) -> Reply:
+    async def create(self, payload: Any, *, session_id: str | None = None, hint: str | None = None) -> Reply:
+        """``hint``: the session header's affinity hint (``metadata.user_id`` is a weaker one)."""
         started = time.time()
         req = await self._translate(payload)
         record = CallRecord(self._events, "anthropic", req.model, req.body, started, stream=req.stream,
                             user_id=req.user_id, session_id=session_id)
         body = orjson.dumps(req.body)
         try:
-            if req.stream:
-                result = await self._client.stream(f"models/{req.model}:streamGenerateContent", model=req.model,
-                                                   body=body, query="alt=sse", framing="sse")
-            else:
-                result = await self._client.call("POST", f"models/{req.model}:generateContent",
-                                                 model=req.model, body=body)
+            result = await generate(self._client, req.model, body, stream=req.stream, affinity=self._affinity,
+                                    hint=hint or body_hint(user=req.user_id))
         except GatewayError as exc:
             record.done(exc.status, error=exc.message)
             raise

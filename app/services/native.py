@@ -27,7 +27,8 @@ from app.gemini.assemble import assemble_stream
 from app.services.calls import CallRecord, relay
 from app.services.replies import JsonReply, Reply, StreamReply
 from app.sessions.history import read_reply
-from app.upstream import MODELS_BUCKET, GeminiClient, UpstreamResponse, UpstreamStream
+from app.services.generate import generate
+from app.upstream import MODELS_BUCKET, Framing, GeminiClient, UpstreamResponse, UpstreamStream
 
 MODEL_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 METHODS = frozenset({"generateContent", "streamGenerateContent", "countTokens", "embedContent",
@@ -142,33 +143,24 @@ class NativeService:
                            f"{', '.join(sorted(METHODS))}")
         if (refused := _unreadable(body)) is not None:
             return refused
-        generate = method in GENERATE
-        record = CallRecord(self._events if generate else NullSink(), "native", model, {}, time.time(),
+        generating = method in GENERATE
+        record = CallRecord(self._events if generating else NullSink(), "native", model, {}, time.time(),
                             stream=method == "streamGenerateContent", user_id=user_id, session_id=session_id)
-        if generate and record.wants_bodies:
+        if generating and record.wants_bodies:
             request = _json_or_none(body)
             record.request = request if isinstance(request, dict) else {}
-        path = f"models/{model}:{method}"
-        binding = await self.affinity.lookup(hint) if hint and self.affinity is not None else None
-        prefer = binding.key_id if binding is not None else None
+        stream = method == "streamGenerateContent"
+        framing: Framing = "sse" if not stream or re.search(r"(^|&)alt=sse(&|$)", query) else "array"
         try:
-            if method == "streamGenerateContent":
-                framing = "sse" if re.search(r"(^|&)alt=sse(&|$)", query) else "array"
-                result = await self._client.stream(path, model=model, body=body, query=query, framing=framing,
-                                                   key_id=key_id, prefer_key=prefer)
-            else:
-                result = await self._client.call("POST", path, model=model, body=body, query=query,
-                                                 key_id=key_id, prefer_key=prefer)
+            result = await generate(self._client, model, body, stream=stream, query=query, framing=framing,
+                                    method=method, key_id=key_id, affinity=self.affinity, hint=hint)
         except GatewayError as exc:
             record.done(exc.status, error=exc.message)
             raise
-        if hint and self.affinity is not None and result.key_id is not None and \
-                (isinstance(result, UpstreamStream) or result.status == 200):
-            await self.affinity.settle(hint, binding, result.key_id)
         if isinstance(result, UpstreamStream):
             adapter = NativeStream("event-stream" in result.content_type, record.wants_bodies, result.scrub)
             return StreamReply(relay(result, adapter, record, len(body)), content_type=result.content_type)
-        if generate and self._events.enabled:  # no analytics: the answer is not parsed at all
+        if generating and self._events.enabled:  # no analytics: the answer is not parsed at all
             ok = result.status == 200
             response = _json_or_none(result.body) if ok else None
             record.done(result.status, key_id=result.key_id, response=response, text=_text_of(response),

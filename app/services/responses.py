@@ -28,7 +28,9 @@ from app.protocols.openai_responses.output import usage_from_gemini
 from app.protocols.openai_responses.request import ResponsesRequest, parse_responses_request
 from app.protocols.openai_responses.response import envelope, response_from_gemini
 from app.protocols.openai_responses.stream import ResponseStream, sse, whole_items
+from app.keys.affinity import Affinity, body_hint
 from app.services.calls import CallRecord, TranslatedStream, relay_keeping_signatures
+from app.services.generate import generate
 from app.services.media import fetch_media
 from app.services.replies import JsonReply, Reply, StreamReply, upstream_error
 from app.services.response_store import ResponseStore, StoreUnavailable
@@ -74,8 +76,9 @@ class CompactionFailed(GatewayError):
 
 class ResponsesService:
     def __init__(self, client: GeminiClient, *, store: ResponseStore, signatures: SignatureCache,
-                 events: EventSink, fetcher: SafeFetcher | None) -> None:
+                 events: EventSink, fetcher: SafeFetcher | None, affinity: Affinity | None = None) -> None:
         self._client = client
+        self._affinity = affinity
         self._store = store
         self._signatures = signatures
         self._events = events
@@ -158,7 +161,9 @@ class ResponsesService:
 
     # -- create --------------------------------------------------------------------------------------------
 
-    async def create(self, payload: Any, *, user_id: str | None = None, session_id: str | None = None) -> Reply:
+    async def create(self, payload: Any, *, user_id: str | None = None, session_id: str | None = None,
+                     hint: str | None = None) -> Reply:
+        """``hint``: the session header's affinity hint (``prompt_cache_key`` and ``user`` are weaker ones)."""
         started = time.time()
         try:
             req, history = await self._prepare(payload)
@@ -170,12 +175,10 @@ class ResponsesService:
         record = CallRecord(self._events, "responses", req.model, req.body, started, stream=req.stream,
                             user_id=user_id or req.user, session_id=session_id)
         body = orjson.dumps(req.body)
-        path = f"models/{req.model}:{'streamGenerateContent' if req.stream else 'generateContent'}"
+        hint = hint or body_hint(payload.get("prompt_cache_key"), payload.get("user"))
         try:
-            if req.stream:
-                result = await self._client.stream(path, model=req.model, body=body, query="alt=sse", framing="sse")
-            else:
-                result = await self._client.call("POST", path, model=req.model, body=body)
+            result = await generate(self._client, req.model, body, stream=req.stream, affinity=self._affinity,
+                                    hint=hint)
         except GatewayError as exc:
             record.done(exc.status, error=exc.message)
             raise

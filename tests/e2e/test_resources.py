@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import io
 import uuid
+from collections.abc import Callable
 from typing import Any
 
+import anthropic
 import openai
 import orjson
 import pytest
@@ -309,6 +311,36 @@ def test_openai_chat_affinity_from_the_body(gw: GatewayHandle, fake: FakeHandle,
     for turn in range(6):  # without a hint: plain round-robin (a key cooled by an earlier test may sit out)
         client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": f"n{turn}"}])
     assert len({r["api_key"] for r in calls(fake, ":generateContent")[20:]}) >= 2
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_coding_agent_conversations_stay_on_one_key(gw: GatewayHandle, fake: FakeHandle, stream: bool) -> None:
+    """Codex (Responses, ``session_id`` header or ``prompt_cache_key``) and Claude Code (Messages,
+    ``x-claude-code-session-id`` or ``metadata.user_id``) keep each conversation on one key."""
+    codex = openai.OpenAI(api_key=TOKEN, base_url=gw.v1, max_retries=0, timeout=20,
+                          default_headers={"session_id": f"codex-{uuid.uuid4().hex}"})
+    plain = openai.OpenAI(api_key=TOKEN, base_url=gw.v1, max_retries=0, timeout=20)
+    claude = anthropic.Anthropic(api_key=TOKEN, base_url=gw.url, max_retries=0, timeout=20,
+                                 default_headers={"x-claude-code-session-id": f"cc-{uuid.uuid4().hex}"})
+    anon = anthropic.Anthropic(api_key=TOKEN, base_url=gw.url, max_retries=0, timeout=20)
+    user_id = f"user_{uuid.uuid4().hex}_account__session_{uuid.uuid4()}"
+    conversations: list[Callable[[int], Any]] = [
+        lambda t: codex.responses.create(model=MODEL, input=f"codex {t}", stream=stream),
+        lambda t: plain.responses.create(model=MODEL, input=f"pck {t}", stream=stream,
+                                         prompt_cache_key=f"pck-{user_id}"),
+        lambda t: claude.messages.create(model=MODEL, max_tokens=64, stream=stream,
+                                         messages=[{"role": "user", "content": f"cc {t}"}]),
+        lambda t: anon.messages.create(model=MODEL, max_tokens=64, stream=stream, metadata={"user_id": user_id},
+                                       messages=[{"role": "user", "content": f"meta {t}"}]),
+    ]
+    for turn in conversations:
+        fake.reset()
+        for t in range(8):
+            result = turn(t)
+            if stream:
+                assert list(result)  # read to the end: the stream commits, the binding is made
+        used = [r["api_key"] for r in fake.requests() if r["path"].lower().endswith("generatecontent")]
+        assert len(used) == 8 and len(set(used)) == 1, used
 
 
 def test_chat_sessions_stay_on_one_key(gw: GatewayHandle, fake: FakeHandle) -> None:
