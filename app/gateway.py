@@ -128,8 +128,8 @@ class Gateway:
 
     @staticmethod
     def _by_id(settings: Settings, mapping: dict[str, Any]) -> dict[str, Any]:
-        """``KEY_PROXIES`` / ``KEY_KINDS`` / ``KEY_WEIGHTS`` / ... name keys by the key itself or by its id (a key added later in the
-        admin API too); the pool knows only ids."""
+        """``KEY_PROXIES``, ``KEY_KINDS``, ``KEY_WEIGHTS``, ... name keys by the key itself or by its id (a key
+        added later in the admin API too); the pool knows only ids."""
         known = {key_id(k) for k in settings.api_keys}
         return {(name if name in known or _KEY_ID.match(name) else key_id(name)): value
                 for name, value in mapping.items()}

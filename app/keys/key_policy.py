@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
-__all__ = ["DEFAULT_POLICY", "KeyPolicies", "KeyPolicy", "MAX_TIER", "MAX_WEIGHT", "POLICY_FIELDS", "PolicyError",
-           "parse_models", "parse_tier", "parse_weight"]
+__all__ = ["DEFAULT_POLICY", "KeyPolicies", "KeyPolicy", "MAX_TIER", "MAX_WEIGHT", "POLICY_FIELDS",
+           "PolicyError", "parse_models", "parse_tier", "parse_weight"]
 
 #: Bounds that keep one rotation cycle (the sum of the weights of a tier) small enough to build at once.
 MAX_WEIGHT = 100
@@ -112,7 +112,8 @@ class KeyPolicies:
 
     def replace_overrides(self, overrides: Mapping[str, Mapping[str, Any]]) -> None:
         """The durable store's fields per key id (only the fields set there; the settings fill the rest)."""
-        self._store = {kid: {f: v for f, v in fields.items() if v is not None} for kid, fields in overrides.items()}
+        self._store = {kid: {f: v for f, v in fields.items() if v is not None}
+                       for kid, fields in overrides.items()}
         self._cache = {}
 
     def of(self, key_id: str) -> KeyPolicy:

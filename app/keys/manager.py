@@ -34,10 +34,10 @@ are the upstream's or the requests' (a slow spell, a model whose streams all bre
 only turn them into 503s for everyone. The evidence is kept per process; the counts are shared.
 
 Selection order (``rotation.py``, policies in ``key_policy.py``): a pinned owner, then a conversation's bound
-key, then the model's rotations, preferred tier first: a tier is used only while no key of every tier before it
-can serve the request (disabled, cooling, already tried), and each rotation is a smooth weighted cycle. A
-key whose model lists exclude the model is never in its rotations, never a pin's or a binding's stand-in, and
-never the last resort; when no key may serve the model at all, ``ModelNotServed`` (404) says so.
+key, then the model's rotations, preferred tier first: a tier is used only while no key of the tiers before
+it can serve the request (disabled, cooling, already tried), and each rotation is a smooth weighted cycle.
+A key whose model lists exclude the model is never in its rotations, never served as a pin or a binding,
+and never the last resort; when no key may serve the model at all, ``ModelNotServed`` (404) says so.
 
 Keys may carry a project label (``project_of``: key_id -> label). Quotas are per Google Cloud project, so a
 429 on one key cools every key of its project for that model.
@@ -145,7 +145,7 @@ def _describe(outcome: Outcome) -> str:
 
 
 def _either(a: Pick, b: Pick) -> Pick:
-    """Why two rotations had no key, as one answer: the earlier cooldown end; all disabled only if both are."""
+    """Why two rotations had no key, as one answer: the earlier cooldown end; all disabled if both are."""
     waits = [w for w in (a.wait, b.wait) if w is not None]
     return Pick(None, min(waits) if waits else None, a.all_disabled and b.all_disabled)
 
@@ -366,8 +366,8 @@ class KeyManager:
         if key_id not in self._keys:
             raise OwnerDisabled(f"the API key {key_id} that owns this resource is no longer in the pool")
         if not self.policies.of(key_id).allows(model):
-            raise ModelNotServed(f"the API key {key_id} that owns this resource may not be sent model '{model}' "
-                                 f"(its model allowlist or blocklist excludes it)")
+            raise ModelNotServed(f"the API key {key_id} that owns this resource may not be sent model "
+                                 f"'{model}' (its model allowlist or blocklist excludes it)")
         wait = await self._store.wait((key_id,), model, self._clock())
         if wait == 0.0:
             return key_id

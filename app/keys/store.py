@@ -76,9 +76,9 @@ class PoolStore(Protocol):
     async def pick(self, key_ids: Sequence[str], model: str, exclude: Collection[str], now: float,
                    cursor: str | None = None) -> Pick:
         """Advance the round-robin cursor named ``cursor`` (default: ``model``; one per rotation, see
-        ``rotation.py``) along ``key_ids`` to the next key that is neither disabled, nor cooling for ``model``,
-        nor in ``exclude``; return it (or why there is none). ``key_ids`` may name a key several times (its
-        weight)."""
+        ``rotation.py``) along ``key_ids`` to the next key that is neither disabled, nor cooling for
+        ``model``, nor in ``exclude``; return it (or why there is none). ``key_ids`` may name a key several
+        times (its weight)."""
         ...
 
     async def wait(self, key_ids: Sequence[str], model: str, now: float) -> float | None:

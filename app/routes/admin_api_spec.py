@@ -53,7 +53,8 @@ OPENAPI: dict[str, Any] = {
                                      "models": {"type": ["array", "null"], "items": {"type": "string"},
                                                 "description": "model allowlist, glob patterns; [] = every "
                                                                "model; null = as the settings say"},
-                                     "exclude_models": {"type": ["array", "null"], "items": {"type": "string"},
+                                     "exclude_models": {"type": ["array", "null"],
+                                                        "items": {"type": "string"},
                                                         "description": "model blocklist, glob patterns"}}},
             "Token": {"type": "object", "properties": {
                 "name": {"type": "string"}, "enabled": {"type": "boolean"},
@@ -68,7 +69,7 @@ OPENAPI: dict[str, Any] = {
                             "post": _op("add keys (many, deduplicated; placeholders refused)", body="AddKeys",
                                         ok=201)},
         "/admin/api/keys/{key_id}": {"parameters": _PATH_KEY, "delete": _op("remove a key"),
-                                     "patch": _op("label a key: project, outbound proxy, kind, weight, tier, model lists",
+                                     "patch": _op("label a key: project, proxy, kind, weight, tier, model lists",
                                                    body="Label")},
         "/admin/api/keys/{key_id}/enable": {"parameters": _PATH_KEY, "post": _op("enable a key")},
         "/admin/api/keys/{key_id}/disable": {"parameters": _PATH_KEY, "post": _op("disable a key")},

@@ -1,11 +1,11 @@
-"""Per-key policies: parsing with reasons, allow/block lists on bare model names, settings under store values."""
+"""Per-key policies: parsing with reasons, allow/block lists on bare model names, store over settings."""
 
 from __future__ import annotations
 
 import pytest
 
-from app.keys.key_policy import DEFAULT_POLICY, KeyPolicies, KeyPolicy, PolicyError, parse_models, parse_tier, \
-    parse_weight
+from app.keys.key_policy import (DEFAULT_POLICY, KeyPolicies, KeyPolicy, PolicyError, parse_models, parse_tier,
+                                 parse_weight)
 
 
 @pytest.mark.parametrize("value", [0, -1, 101, 2.5, "3", True, None])
@@ -16,7 +16,8 @@ def test_bad_weights_are_refused(value: object) -> None:
 
 def test_good_numbers_and_patterns() -> None:
     assert parse_weight(1) == 1 and parse_weight(100) == 100 and parse_tier(2) == 2
-    assert parse_models("gemini-2.5-*|gemini-3-* models/gemini-pro") == ("gemini-2.5-*", "gemini-3-*", "gemini-pro")
+    assert parse_models("gemini-2.5-*|gemini-3-* models/gemini-pro") == (
+        "gemini-2.5-*", "gemini-3-*", "gemini-pro")
     assert parse_models(["a", "a", " "]) == ("a",)
     assert parse_models([]) == ()
 

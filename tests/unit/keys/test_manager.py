@@ -405,7 +405,7 @@ async def test_surge_of_429s_pauses_the_pool(store):
     assert not any(entry["state"] == "disabled" for entry in snap)
 
 
-# -- weights, tiers, model lists ------------------------------------------------------------------------------
+# -- weights, tiers, model lists -----------------------------------------------------------------------------
 
 
 def tuned(store: PoolStore, clock: Clock, **policies: dict) -> KeyManager:

@@ -26,8 +26,8 @@ async def test_a_v2_store_gains_the_policy_columns(store_factory) -> None:
         await conn.execute(t.meta.insert().values(name="schema", value=2))
         await conn.execute(t.meta.insert().values(name="version", value=1))
         await conn.execute(v2_keys.insert().values(id="k1", secret="s", enc=0, project=None, enabled=True,
-                                                   removed=False, source="admin", created_at=1.0, updated_at=1.0,
-                                                   kind="vertex"))
+                                                   removed=False, source="admin", created_at=1.0,
+                                                   updated_at=1.0, kind="vertex"))
         assert await conn.run_sync(migrate, t) == len(MIGRATIONS) >= 3
         row = (await conn.execute(select(t.keys.c.id, t.keys.c.kind, t.keys.c.weight, t.keys.c.models))).one()
     assert tuple(row) == ("k1", "vertex", None, None)
