@@ -80,6 +80,16 @@ class Settings(BaseSettings):
     key_kinds: Annotated[dict[str, str], NoDecode] = Field(
         default_factory=dict, description="key id (or key) -> gemini | vertex")
     vertex_base_url: str = "https://aiplatform.googleapis.com/v1"
+    # Which requests each key takes and its share (app/keys/key_policy.py), per key id (or key).
+    key_weights: Annotated[dict[str, int], NoDecode] = Field(
+        default_factory=dict, description="key id (or key) -> weight in the smooth round-robin (1-100)")
+    key_tiers: Annotated[dict[str, int], NoDecode] = Field(
+        default_factory=dict, description="key id (or key) -> tier (1 = preferred; a higher tier serves only "
+        "when no key of a lower one can)")
+    key_models: Annotated[dict[str, list[str]], NoDecode] = Field(
+        default_factory=dict, description="key id (or key) -> model allowlist (glob patterns)")
+    key_exclude_models: Annotated[dict[str, list[str]], NoDecode] = Field(
+        default_factory=dict, description="key id (or key) -> model blocklist (glob patterns)")
     ip_limit_threshold: int = Field(3, ge=2, description="distinct keys 429'd in the window that mean an IP-wide limit")
     ip_limit_window: float = Field(10.0, gt=0)
 
@@ -188,7 +198,7 @@ class Settings(BaseSettings):
     def _lists(cls, value: Any) -> Any:
         return _split_list(value)
 
-    @field_validator("key_projects", "key_proxies", "key_kinds", mode="before")
+    @field_validator("key_projects", "key_proxies", "key_kinds", "key_weights", "key_tiers", mode="before")
     @classmethod
     def _projects(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -202,6 +212,29 @@ class Settings(BaseSettings):
                 raise ValueError("expected a JSON object or key_id=project pairs separated by commas")
             return {k.strip(): v.strip() for k, v in pairs}
         return value
+
+    @field_validator("key_models", "key_exclude_models", mode="before")
+    @classmethod
+    def _key_models(cls, value: Any) -> Any:
+        """``key=pattern|pattern,key2=pattern`` or a JSON object of lists (or of such strings)."""
+        from app.keys.key_policy import PolicyError, parse_models
+        mapping = cls._projects(value)
+        if not isinstance(mapping, dict):
+            return mapping
+        try:
+            return {k: list(parse_models(v)) for k, v in mapping.items()}
+        except PolicyError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("key_weights", "key_tiers")
+    @classmethod
+    def _key_numbers(cls, value: dict[str, int], info: Any) -> dict[str, int]:
+        from app.keys.key_policy import PolicyError, parse_tier, parse_weight
+        parse = parse_weight if info.field_name == "key_weights" else parse_tier
+        try:
+            return {k: parse(v) for k, v in value.items()}
+        except PolicyError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("anthropic_model_map", mode="before")
     @classmethod

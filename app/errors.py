@@ -13,6 +13,7 @@ the class says what happened, ``status`` what HTTP status it is, ``code`` the st
     │   ├── Unauthenticated        401
     │   ├── PermissionDenied       403
     │   └── NotFound               404 (an unknown route, model or resource)
+    │       └── ModelNotServed     404: no pool key may be sent this model (the keys' model lists)
     ├── NoKeyAvailable             the pool cannot serve the request now
     │   ├── NoKeysConfigured       503
     │   ├── AllKeysDisabled        503
@@ -37,6 +38,7 @@ __all__ = [
     "GatewayError",
     "InternalError",
     "InvalidRequest",
+    "ModelNotServed",
     "NoKeyAvailable",
     "NoKeysConfigured",
     "NotFound",
@@ -109,6 +111,17 @@ class PermissionDenied(RequestRejected):
 class NotFound(RequestRejected):
     status = 404
     code = "not_found"
+
+
+class ModelNotServed(NotFound):
+    """Every pool key's model allowlist or blocklist excludes the requested model (or the key that owns a
+    named resource may not serve it). Not a wait: no key will serve it until an operator changes the lists.
+    OpenAI's own answer for a model one cannot use is this 404 ``model_not_found``."""
+
+    code = "model_not_found"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, param="model")
 
 
 class NoKeyAvailable(GatewayError):

@@ -14,6 +14,7 @@ from app.config import Settings
 from app.console.session import SessionSigner
 from app.keys import KeyManager, MemoryPoolStore, Ownership, PoolStore, SurgeDetector, build_hot_map, key_id
 from app.keys.affinity import Affinity
+from app.keys.key_policy import KeyPolicies
 from app.net import FetchLimits, SafeFetcher
 from app.net.routes import RouteTable
 from app.observability.events import EventSink
@@ -66,7 +67,8 @@ class Gateway:
         self.keys = KeyManager(settings.api_keys, self.store, max_failures=settings.max_failures,
                                project_of=self._projects(settings),
                                surge=SurgeDetector(settings.ip_limit_threshold, settings.ip_limit_window),
-                               max_wait=settings.max_wait, max_concurrent=settings.max_concurrent_per_key)
+                               max_wait=settings.max_wait, max_concurrent=settings.max_concurrent_per_key,
+                               policies=self._policies(settings))
         self.routes = RouteTable(default_proxy=settings.outbound_proxy,
                                  proxies=self._by_id(settings, settings.key_proxies),
                                  kinds=self._by_id(settings, settings.key_kinds))
@@ -117,10 +119,18 @@ class Gateway:
                 out[kid] = project
         return out
 
+    @classmethod
+    def _policies(cls, settings: Settings) -> KeyPolicies:
+        """Weights, tiers and model lists from the settings (the durable store's values override them)."""
+        return KeyPolicies(weights=cls._by_id(settings, settings.key_weights),
+                           tiers=cls._by_id(settings, settings.key_tiers),
+                           models=cls._by_id(settings, settings.key_models),
+                           exclude_models=cls._by_id(settings, settings.key_exclude_models))
+
     @staticmethod
-    def _by_id(settings: Settings, mapping: dict[str, str]) -> dict[str, str]:
-        """``KEY_PROXIES`` / ``KEY_KINDS`` name keys by the key itself or by its id (a key added later in the
-        admin API too); the pool knows only ids."""
+    def _by_id(settings: Settings, mapping: dict[str, Any]) -> dict[str, Any]:
+        """``KEY_PROXIES``, ``KEY_KINDS``, ``KEY_WEIGHTS``, ... name keys by the key itself or by its id (a key
+        added later in the admin API too); the pool knows only ids."""
         known = {key_id(k) for k in settings.api_keys}
         return {(name if name in known or _KEY_ID.match(name) else key_id(name)): value
                 for name, value in mapping.items()}

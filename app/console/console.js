@@ -68,12 +68,39 @@ function drawPool() {
       `<div>${esc(m)}: <span class="cd" data-until="${c.remaining}">${Math.ceil(c.remaining)}</span> s <small>${esc(c.reason)}</small></div>`).join("");
     const off = k.state === "off";
     return `<tr data-id="${esc(k.id)}"><td><code>${esc(k.id)}</code>${k.project ? `<br><small>${esc(k.project)}</small>` : ""}</td>
-      <td class="${esc(k.state)} state">${esc(k.state)}</td><td class="reason">${esc(k.reason)}</td><td>${cds}</td>
+      <td class="${esc(k.state)} state">${esc(k.state)}</td><td class="reason">${esc(k.reason)}</td>
+      <td class="route">${esc(k.kind)}<br><small>${esc(k.proxy)}</small></td>
+      <td class="share">${k.weight === undefined ? "" : `<span class="w">weight ${esc(k.weight)} · tier ${esc(k.tier)}</span>`}${lists(k)}</td><td>${cds}</td>
       <td>${k.failures ?? ""}</td><td>${esc(k.last_error)}<br><small>${when(k.last_error_at)}</small></td>
       <td>${rate(k.stats && k.stats.h)}</td><td>${rate(k.stats && k.stats.d)}</td>
-      <td><button data-act="check">Check</button>${k.state === "disabled" || off ? '<button data-act="enable">Enable</button>' : '<button data-act="disable">Disable</button>'}<button data-act="delete">Delete</button><div class="result"></div></td></tr>`;
-  }).join("") || `<tr><td colspan="9">no keys</td></tr>`;
+      <td><button data-act="edit">Edit</button><button data-act="check">Check</button>${k.state === "disabled" || off ? '<button data-act="enable">Enable</button>' : '<button data-act="disable">Disable</button>'}<button data-act="delete">Delete</button><div class="result"></div></td></tr>`;
+  }).join("") || `<tr><td colspan="11">no keys</td></tr>`;
 }
+function lists(k) {  // the model lists, shown only when set
+  const parts = [];
+  if (k.models && k.models.length) parts.push(`models: ${k.models.join(", ")}`);
+  if (k.exclude_models && k.exclude_models.length) parts.push(`not: ${k.exclude_models.join(", ")}`);
+  return parts.map((p) => `<br><small class="lists">${esc(p)}</small>`).join("");
+}
+const patterns = (text) => { const list = text.split(/[\s,|]+/).filter(Boolean); return list.length ? list : null; };
+function keyForm(k) {  // the proxy is never prefilled: the API shows it without credentials
+  $("key-form").hidden = !k; $("k-proxy").value = ""; if (!k) return;
+  $("k-id").value = k.id; $("k-title").textContent = k.id;
+  $("k-weight").value = k.weight ?? ""; $("k-tier").value = k.tier ?? "";
+  $("k-models").value = (k.models || []).join(", "); $("k-exclude").value = (k.exclude_models || []).join(", ");
+  $("k-kind").value = k.kind || "gemini"; $("k-proxy").value = ""; $("k-proxy").placeholder = `unchanged (${k.proxy || "direct"})`;
+  $("k-proxy-reset").checked = false;
+}
+const saveKey = guard(async (ev) => {
+  ev.preventDefault();
+  const id = $("k-id").value, num = (v) => (v === "" ? null : Number(v));
+  const body = {weight: num($("k-weight").value), tier: num($("k-tier").value), models: patterns($("k-models").value),
+    exclude_models: patterns($("k-exclude").value), kind: $("k-kind").value};
+  if ($("k-proxy-reset").checked) body.proxy = null;
+  else if ($("k-proxy").value.trim()) body.proxy = $("k-proxy").value.trim();
+  await api(`/admin/api/keys/${encodeURIComponent(id)}`, {method: "PATCH", body});
+  flash(`key ${id} saved`); keyForm(null); await loadPool();
+});
 function tickCooldowns() {
   const gone = (Date.now() - cooldownsAt) / 1000;
   for (const el of document.querySelectorAll(".cd")) el.textContent = Math.max(0, Math.ceil(el.dataset.until - gone));
@@ -81,6 +108,7 @@ function tickCooldowns() {
 const keyAction = guard(async (ev) => {
   const btn = ev.target.closest("button[data-act]"); if (!btn) return;
   const id = btn.closest("tr").dataset.id, act = btn.dataset.act;
+  if (act === "edit") return keyForm(pool.find((k) => k.id === id));
   if (act === "delete") {
     if (!confirm(`Delete key ${id}?`)) return;
     await api(`/admin/api/keys/${encodeURIComponent(id)}`, {method: "DELETE"}); flash(`key ${id} deleted`);
@@ -99,7 +127,7 @@ const addKeys = guard(async () => {
   $("paste").value = ""; await loadPool();
 });
 function exportKeys() {
-  const text = "id,state,reason\n" + pool.map((k) => [k.id, k.state, k.reason || ""].map((v) => `"${String(v).replace(/"/g, '""')}"`).join(",")).join("\n");
+  const text = "id,state,reason,kind,proxy,weight,tier\n" + pool.map((k) => [k.id, k.state, k.reason || "", k.kind || "", k.proxy || "", k.weight ?? "", k.tier ?? ""].map((v) => `"${String(v).replace(/"/g, '""')}"`).join(",")).join("\n");
   const a = document.createElement("a");
   a.href = URL.createObjectURL(new Blob([text], {type: "text/csv"})); a.download = "keys.csv"; a.click();
 }
@@ -224,6 +252,8 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   $("keys").addEventListener("click", keyAction);
   $("add-keys").addEventListener("click", addKeys);
+  $("key-form").addEventListener("submit", saveKey);
+  $("k-cancel").addEventListener("click", () => keyForm(null));
   $("export").addEventListener("click", exportKeys);
   $("f-state").addEventListener("change", drawPool); $("f-model").addEventListener("input", drawPool);
   $("token-form").addEventListener("submit", saveToken);

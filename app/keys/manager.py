@@ -33,6 +33,12 @@ served a request (for streams: finished a stream) since the streak began. Withou
 are the upstream's or the requests' (a slow spell, a model whose streams all break), and benching keys would
 only turn them into 503s for everyone. The evidence is kept per process; the counts are shared.
 
+Selection order (``rotation.py``, policies in ``key_policy.py``): a pinned owner, then a conversation's bound
+key, then the model's rotations, preferred tier first: a tier is used only while no key of the tiers before
+it can serve the request (disabled, cooling, already tried), and each rotation is a smooth weighted cycle.
+A key whose model lists exclude the model is never in its rotations, never served as a pin or a binding,
+and never the last resort; when no key may serve the model at all, ``ModelNotServed`` (404) says so.
+
 Keys may carry a project label (``project_of``: key_id -> label). Quotas are per Google Cloud project, so a
 429 on one key cools every key of its project for that model.
 """
@@ -47,13 +53,15 @@ from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
-from app.errors import (AllKeysDisabled, NoKeyAvailable, NoKeysConfigured, OwnerCooling, OwnerDisabled,
-                        PoolExhausted, PoolQuotaExhausted, PoolRateLimited)
+from app.errors import (AllKeysDisabled, ModelNotServed, NoKeyAvailable, NoKeysConfigured, OwnerCooling,
+                        OwnerDisabled, PoolExhausted, PoolQuotaExhausted, PoolRateLimited)
 
 from .accounting import Charge, RequestAccount, countable
 from .classify import Outcome, OutcomeKind
 from .ids import key_id as make_key_id
+from .key_policy import KeyPolicies
 from .quota_time import next_pacific_midnight
+from .rotation import Plan, Planner
 from .surge import SurgeDetector
 from .store import Pick, PoolStore
 
@@ -136,6 +144,12 @@ def _describe(outcome: Outcome) -> str:
     return f"{outcome.kind.value} (HTTP {outcome.status}): {reason[:120]}"
 
 
+def _either(a: Pick, b: Pick) -> Pick:
+    """Why two rotations had no key, as one answer: the earlier cooldown end; all disabled if both are."""
+    waits = [w for w in (a.wait, b.wait) if w is not None]
+    return Pick(None, min(waits) if waits else None, a.all_disabled and b.all_disabled)
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
@@ -167,7 +181,8 @@ class _Witness:
 
 
 class KeyManager:
-    """Selection (round-robin over eligible keys), leases, and outcome handling for one pool of keys."""
+    """Selection (tiers, then smooth weighted round-robin over eligible keys), leases, and outcome handling
+    for one pool of keys."""
 
     def __init__(
         self,
@@ -180,8 +195,10 @@ class KeyManager:
         clock: Callable[[], float] = time.time,
         project_of: Mapping[str, str] | None = None,
         surge: SurgeDetector | None = None,
+        policies: KeyPolicies | None = None,
     ) -> None:
         self._store = store
+        self.policies = policies or KeyPolicies()
         self.surge = surge or SurgeDetector()
         self._max_failures = max(1, max_failures)
         self._max_wait = max_wait
@@ -191,6 +208,8 @@ class KeyManager:
         self._keys: dict[str, str] = {}
         self._ids: list[str] = []
         self._groups: dict[str, tuple[str, ...]] = {}
+        self._planner = Planner([], self.policies)
+        self._plans: Mapping[str, Plan] = self._planner.plans
         self._rl_streak: dict[tuple[str, str], int] = {}
         self._slots: dict[str, asyncio.Semaphore] = {}
         # The disable rule's evidence, per process: key_id -> the witness mark when its call (stream) failure
@@ -216,9 +235,11 @@ class KeyManager:
         return kid
 
     def _rebuild(self) -> None:
-        """Recompute the id list and project groups. The list is replaced, never mutated in place, so a pick
-        that is in flight keeps a consistent view."""
+        """Recompute the id list, project groups and rotation plans. The list is replaced, never mutated in
+        place, so a pick that is in flight keeps a consistent view."""
         self._ids = list(self._keys)
+        self._planner = Planner(self._ids, self.policies)
+        self._plans = self._planner.plans  # read first on the hot path: one dict lookup per pick
         by_project: dict[str, list[str]] = {}
         for kid in self._ids:
             project = self._project_of.get(kid)
@@ -258,9 +279,13 @@ class KeyManager:
         self._rebuild()
         return True
 
-    def replace_keys(self, keys: Sequence[tuple[str, str | None]]) -> None:
-        """Make ``(key, project)`` pairs the whole pool (the durable store changed). Leases of keys that stay
-        are kept, so a request in flight and the shared state of a key are untouched."""
+    def replace_keys(self, keys: Sequence[tuple[str, str | None]],
+                     policies: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        """Make ``(key, project)`` pairs the whole pool (the durable store changed), with the store's policy
+        fields per key id when given. Leases of keys that stay are kept, so a request in flight and the
+        shared state of a key are untouched."""
+        if policies is not None:
+            self.policies.replace_overrides(policies)
         pool: dict[str, str] = {}
         projects: dict[str, str] = {}
         for key, project in keys:
@@ -319,7 +344,8 @@ class KeyManager:
         and the pool is not paused, else the next key in rotation."""
         if account.pinned is not None:
             return await self._owner(account.pinned, account.model)
-        if account.prefer is not None and not account.tried and not self._paused(account.model):
+        if (account.prefer is not None and not account.tried and not self._paused(account.model)
+                and self.policies.of(account.prefer).allows(account.model)):
             try:
                 return await self._owner(account.prefer, account.model)
             except NoKeyAvailable:
@@ -339,6 +365,9 @@ class KeyManager:
         :class:`OwnerUnavailable` saying why: removed, disabled (with its reason) or cooling (``retry_after``)."""
         if key_id not in self._keys:
             raise OwnerDisabled(f"the API key {key_id} that owns this resource is no longer in the pool")
+        if not self.policies.of(key_id).allows(model):
+            raise ModelNotServed(f"the API key {key_id} that owns this resource may not be sent model "
+                                 f"'{model}' (its model allowlist or blocklist excludes it)")
         wait = await self._store.wait((key_id,), model, self._clock())
         if wait == 0.0:
             return key_id
@@ -368,9 +397,11 @@ class KeyManager:
         return Lease(self._keys[kid], kid, self, model)
 
     async def _pick(self, model: str, exclude: Collection[str]) -> str:
-        ids = self._ids
-        if not ids:
+        if not self._ids:
             raise NoKeysConfigured("no API keys are configured: set API_KEYS")
+        plan = self._plans.get(model)
+        if plan is None:
+            plan = self._planner.plan(model)
         if self.surge.pause_until:
             paused = self.surge.paused_for(model, self._clock())
             # Only the pause holds back a key that could serve now; otherwise the usual answer says why.
@@ -379,14 +410,21 @@ class KeyManager:
                     f"several API keys were rate-limited at once for model '{model}' (an IP- or project-wide "
                     f"limit): the pool is backing off; retry in {math.ceil(paused)} s",
                     retry_after=float(math.ceil(paused)))
-        picked = await self._store.pick(ids, model, exclude, self._clock())
-        kid = picked.key_id
-        if kid is not None:
-            if kid in self._keys:
-                return kid
-            # Removed by an admin while the pick was in flight: try again without it.
-            return await self._pick(model, {*exclude, kid})
-        raise await self._unavailable(model, picked, ids, exclude)
+        now = self._clock()
+        first: Pick | None = None
+        for rotation in plan.rotations:  # preferred tier first; the next only when none of it can serve
+            picked = await self._store.pick(rotation.ids, model, exclude, now, rotation.cursor)
+            kid = picked.key_id
+            if kid is not None:
+                if kid in self._keys:
+                    return kid
+                # Removed by an admin while the pick was in flight: try again without it.
+                return await self._pick(model, {*exclude, kid})
+            first = picked if first is None else _either(first, picked)
+        if first is None:
+            raise ModelNotServed(f"no API key of this gateway may be sent model '{model}': every key's model "
+                                 f"allowlist or blocklist excludes it")
+        raise await self._unavailable(model, first, plan.ids, exclude)
 
     async def settle(self, account: RequestAccount, *, succeeded_on: str | None = None) -> None:
         """The request is over: apply its account's one charge, if any (idempotent)."""
@@ -523,7 +561,10 @@ class KeyManager:
         without an enable. Drives the "wait for the earliest cooldown within MAX_WAIT" decision."""
         if not self._ids:
             return None
-        return await self._store.wait(self._ids, model, self._clock())
+        plan: Plan = self._planner.plan(model)
+        if not plan.ids:
+            return None
+        return await self._store.wait(plan.ids, model, self._clock())
 
     async def snapshot(self) -> list[dict[str, Any]]:
         """Per-key state for /health and the admin API: ids only, never a raw key."""
@@ -537,6 +578,7 @@ class KeyManager:
             result.append({
                 "id": kid,
                 "project": self._project_of.get(kid),
+                **self.policies.of(kid).view(),
                 "state": state,
                 "reason": st.reason,
                 "disabled_at": st.disabled_at,

@@ -393,10 +393,11 @@ class RedisPoolStore:
 
     # -- hot path -------------------------------------------------------------------------------------------
 
-    async def pick(self, key_ids: Sequence[str], model: str, exclude: Collection[str], now: float) -> Pick:
+    async def pick(self, key_ids: Sequence[str], model: str, exclude: Collection[str], now: float,
+                   cursor: str | None = None) -> Pick:
         if not self._started:
             await self._ensure_started()
-        return self._local.pick_now(key_ids, model, exclude, now)
+        return self._local.pick_now(key_ids, model, exclude, now, cursor)
 
     async def success(self, key_id: str, stream: bool = False) -> None:
         await self._local.success(key_id, stream)

@@ -73,9 +73,12 @@ class KeyStatus:
 class PoolStore(Protocol):
     """Pool state operations; each one is atomic with respect to every other caller of the same store."""
 
-    async def pick(self, key_ids: Sequence[str], model: str, exclude: Collection[str], now: float) -> Pick:
-        """Advance ``model``'s round-robin cursor to the next key that is neither disabled, nor cooling for
-        ``model``, nor in ``exclude``; return it (or why there is none)."""
+    async def pick(self, key_ids: Sequence[str], model: str, exclude: Collection[str], now: float,
+                   cursor: str | None = None) -> Pick:
+        """Advance the round-robin cursor named ``cursor`` (default: ``model``; one per rotation, see
+        ``rotation.py``) along ``key_ids`` to the next key that is neither disabled, nor cooling for
+        ``model``, nor in ``exclude``; return it (or why there is none). ``key_ids`` may name a key several
+        times (its weight)."""
         ...
 
     async def wait(self, key_ids: Sequence[str], model: str, now: float) -> float | None:
@@ -148,15 +151,19 @@ class MemoryPoolStore:
 
     # -- hot path -------------------------------------------------------------------------------------------
 
-    async def pick(self, key_ids: Sequence[str], model: str, exclude: Collection[str], now: float) -> Pick:
-        return self.pick_now(key_ids, model, exclude, now)
+    async def pick(self, key_ids: Sequence[str], model: str, exclude: Collection[str], now: float,
+                   cursor: str | None = None) -> Pick:
+        return self.pick_now(key_ids, model, exclude, now, cursor)
 
-    def pick_now(self, key_ids: Sequence[str], model: str, exclude: Collection[str], now: float) -> Pick:
+    def pick_now(self, key_ids: Sequence[str], model: str, exclude: Collection[str], now: float,
+                 cursor: str | None = None) -> Pick:
         """Synchronous ``pick`` (the Redis store's fallback path calls it without a coroutine)."""
         n = len(key_ids)
         if n == 0:
             return _NO_KEYS
-        start = self._cursors.get(model, 0)
+        if cursor is None:
+            cursor = model
+        start = self._cursors.get(cursor, 0)
         if start >= n:
             start %= n
         disabled = self._disabled
@@ -176,7 +183,7 @@ class MemoryPoolStore:
                         continue
                     del cooling[kid]
                     self._cool_reason[model].pop(kid, None)
-            self._cursors[model] = idx + 1
+            self._cursors[cursor] = idx + 1
             picked = self._picks.get(kid)
             if picked is None:
                 picked = self._picks[kid] = Pick(kid)

@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.errors import GatewayError, InvalidRequest
+from app.keys.key_policy import POLICY_FIELDS, PolicyError, parse_models, parse_tier, parse_weight
 from app.net.routes import RouteError, mask_proxy, parse_kind, parse_proxy
 from app.errors import NotFound as RouteNotFound
 from app.routes.admin import SURFACE
@@ -92,6 +93,7 @@ async def list_keys(request: Request) -> Response:
     for row in await state.store.list_keys():
         live = pool.get(row["id"])
         rows.append({**row, **gateway(request).routes.view(row["id"]),
+                     **gateway(request).keys.policies.of(row["id"]).view(),
                      "state": live["state"] if live else ("off" if not row["enabled"] else "loading"),
                      "reason": live["reason"] if live else None,
                      "cooldowns": live["cooldowns"] if live else {}})
@@ -121,17 +123,21 @@ async def key_item(request: Request) -> Response:
         done = "removed"
     else:
         body = await _body(request)
-        fields = [f for f in ("project", "proxy", "kind") if f in body]
+        fields = [f for f in ("project", "proxy", "kind", *POLICY_FIELDS) if f in body]
         if not fields:
-            raise Invalid("give at least one of 'project', 'proxy' or 'kind'")
-        for name in fields:
-            if not (body[name] is None or isinstance(body[name], str)):
+            raise Invalid("give at least one of 'project', 'proxy', 'kind', 'weight', 'tier', 'models' or "
+                          "'exclude_models'")
+        for name in ("project", "proxy", "kind"):
+            if name in body and not (body[name] is None or isinstance(body[name], str)):
                 raise Invalid(f"'{name}' must be a string or null")
         route = _route_fields(body)
+        policy = policy_fields(body)  # all checked before anything is written
         if "project" in body:
             await state.store.label_key(kid, body["project"])
         if route:
             await state.store.route_key(kid, **route)
+        if policy:
+            await state.store.set_key_policy(kid, **policy)
         done = "labelled" if fields == ["project"] else "updated"
     await state.refresh()
     return _ok({"id": kid, "done": done})
@@ -145,6 +151,26 @@ def _route_fields(body: dict[str, Any]) -> dict[str, str | None]:
             try:
                 out[name] = parse(body[name]) if body[name] else None
             except RouteError as exc:
+                raise Invalid(f"'{name}': {exc}") from None
+    return out
+
+
+_POLICY_PARSERS = {"weight": parse_weight, "tier": parse_tier, "models": parse_models,
+                   "exclude_models": parse_models}
+
+
+def policy_fields(body: dict[str, Any]) -> dict[str, Any]:
+    """The checked ``weight`` / ``tier`` / ``models`` / ``exclude_models`` of a key PATCH; null puts the
+    field back on the settings. An empty list is a real value: every model (allowlist), none (blocklist)."""
+    out: dict[str, Any] = {}
+    for name, parse in _POLICY_PARSERS.items():
+        if name in body:
+            value = body[name]
+            if name.endswith("models") and isinstance(value, str):
+                raise Invalid(f"'{name}' must be a list of model names or glob patterns, or null")
+            try:
+                out[name] = None if value is None else parse(value)
+            except PolicyError as exc:
                 raise Invalid(f"'{name}': {exc}") from None
     return out
 
@@ -315,7 +341,8 @@ def masked_settings(settings: Any) -> dict[str, Any]:
     for name, value in settings.model_dump().items():
         if name.endswith("_url") and isinstance(value, str):
             out[name] = _mask_url(value) if name != "base_url" else value
-        elif name in ("key_projects", "key_proxies", "key_kinds"):  # may be keyed by raw keys
+        elif name in ("key_projects", "key_proxies", "key_kinds", "key_weights", "key_tiers", "key_models",
+                      "key_exclude_models"):  # may be keyed by raw keys
             out[name] = {"entries": len(value)}
         elif name == "outbound_proxy":
             out[name] = mask_proxy(value)

@@ -43,7 +43,19 @@ OPENAPI: dict[str, Any] = {
                                      "proxy": {"type": ["string", "null"],
                                                "description": "http(s)://, socks5:// URL or 'direct'; null = "
                                                               "as the settings say"},
-                                     "kind": {"type": ["string", "null"], "enum": ["gemini", "vertex", None]}}},
+                                     "kind": {"type": ["string", "null"], "enum": ["gemini", "vertex", None]},
+                                     "weight": {"type": ["integer", "null"], "minimum": 1, "maximum": 100,
+                                                "description": "share in the smooth weighted round-robin; "
+                                                               "null = as the settings say (default 1)"},
+                                     "tier": {"type": ["integer", "null"], "minimum": 1, "maximum": 100,
+                                              "description": "1 = preferred; a higher tier serves only when "
+                                                             "no key of a lower tier can; null = settings"},
+                                     "models": {"type": ["array", "null"], "items": {"type": "string"},
+                                                "description": "model allowlist, glob patterns; [] = every "
+                                                               "model; null = as the settings say"},
+                                     "exclude_models": {"type": ["array", "null"],
+                                                        "items": {"type": "string"},
+                                                        "description": "model blocklist, glob patterns"}}},
             "Token": {"type": "object", "properties": {
                 "name": {"type": "string"}, "enabled": {"type": "boolean"},
                 "expires_at": {"type": ["number", "string", "null"], "description": "epoch seconds or ISO 8601"},
@@ -57,7 +69,8 @@ OPENAPI: dict[str, Any] = {
                             "post": _op("add keys (many, deduplicated; placeholders refused)", body="AddKeys",
                                         ok=201)},
         "/admin/api/keys/{key_id}": {"parameters": _PATH_KEY, "delete": _op("remove a key"),
-                                     "patch": _op("label a key: project, outbound proxy, kind", body="Label")},
+                                     "patch": _op("label a key: project, proxy, kind, weight, tier, model lists",
+                                                   body="Label")},
         "/admin/api/keys/{key_id}/enable": {"parameters": _PATH_KEY, "post": _op("enable a key")},
         "/admin/api/keys/{key_id}/disable": {"parameters": _PATH_KEY, "post": _op("disable a key")},
         "/admin/api/tokens": {"get": _op("list client tokens (never their secrets)"),

@@ -7,7 +7,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from app.keys import key_id
 from tests.fake_gemini.process import FakeHandle
-from tests.support.gateway import TOKEN, GatewayHandle
+from tests.support.gateway import ADMIN_TOKEN, TOKEN, GatewayHandle
 
 from .conftest import KEYS, login, new_page, shot
 
@@ -137,3 +137,40 @@ def test_a_phone_viewport_stays_usable(browser: Browser, gw: GatewayHandle) -> N
     expect(page.locator("#t-name")).to_be_visible()
     shot(page, "phone")
     page.context.close()
+
+
+def test_edit_a_keys_weight_tier_model_lists_and_proxy(console: Page, gw: GatewayHandle) -> None:
+    kid = key_id(KEYS[1])
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    key_row = row(console, kid)
+    expect(key_row.locator(".route")).to_contain_text("gemini")
+    expect(key_row.locator(".route")).to_contain_text("direct")
+    expect(key_row.locator(".share")).to_contain_text("weight 1 · tier 1")
+    try:
+        key_row.locator("button[data-act=edit]").click()
+        expect(console.locator("#key-form")).to_be_visible()
+        expect(console.locator("#k-title")).to_have_text(kid)
+        console.fill("#k-models", "gemini-2.5-*, bad;pattern")
+        console.click("#k-save")
+        expect(console.locator("#flash")).to_contain_text("'models'")  # refused, naming the field
+        console.fill("#k-weight", "3")
+        console.fill("#k-tier", "2")
+        console.fill("#k-models", "gemini-2.5-*, gemini-3-*")
+        console.fill("#k-exclude", "*-pro")
+        console.fill("#k-proxy", "http://op:hidden-pw@127.0.0.1:3128")
+        console.click("#k-save")
+        expect(console.locator("#flash")).to_contain_text("saved")
+        expect(console.locator("#key-form")).to_be_hidden()
+        expect(key_row.locator(".share")).to_contain_text("weight 3 · tier 2")
+        expect(key_row.locator(".share")).to_contain_text("models: gemini-2.5-*, gemini-3-*")
+        expect(key_row.locator(".share")).to_contain_text("not: *-pro")
+        expect(key_row.locator(".route")).to_contain_text("http://127.0.0.1:3128")
+        assert "hidden-pw" not in console.content()
+        stored = {r["id"]: r for r in requests.get(gw.url + "/admin/api/keys", headers=admin,
+                                                   timeout=10).json()["keys"]}[kid]
+        assert (stored["weight"], stored["tier"], stored["models"], stored["exclude_models"]) == (
+            3, 2, ["gemini-2.5-*", "gemini-3-*"], ["*-pro"])
+        shot(console, "pool-weights")
+    finally:  # the module's other tests rotate over both keys: back to the settings
+        reset = {"weight": None, "tier": None, "models": None, "exclude_models": None, "proxy": None, "kind": None}
+        assert requests.patch(gw.url + f"/admin/api/keys/{kid}", headers=admin, json=reset, timeout=10).ok

@@ -48,7 +48,13 @@ def build_tables(prefix: str) -> Tables:
         # v2: how the key reaches Google; NULL = as the settings say (KEY_PROXIES / KEY_KINDS / OUTBOUND_PROXY).
         Column("proxy", Text),                                  # "direct" or a proxy URL, sealed like the secret
         Column("proxy_enc", Integer),                           # 1 = proxy encrypted with ENCRYPTION_KEY
-        Column("kind", String(16)))                             # "gemini" or "vertex"
+        Column("kind", String(16)),                             # "gemini" or "vertex"
+        # v3: which requests the key takes; NULL = as the settings say (KEY_WEIGHTS / KEY_TIERS / KEY_MODELS /
+        # KEY_EXCLUDE_MODELS, else weight 1, tier 1, every model).
+        Column("weight", Integer),
+        Column("tier", Integer),
+        Column("models", Text),                                 # JSON list of glob patterns (allowlist)
+        Column("exclude_models", Text))                         # JSON list of glob patterns (blocklist)
     tokens = Table(
         f"{prefix}tokens", md,
         Column("id", String(40), primary_key=True),
@@ -97,8 +103,18 @@ def _v2(conn: Connection, t: Tables) -> None:
             conn.exec_driver_sql(f'ALTER TABLE {t.keys.name} ADD COLUMN {name} {ddl}')
 
 
+def _v3(conn: Connection, t: Tables) -> None:
+    """Per-key selection: weight, tier and model-list columns on the keys table (absent from a store made
+    before v3; present already in one made by this version's ``_v1``)."""
+    have = {c["name"] for c in inspect(conn).get_columns(t.keys.name)}
+    for name in ("weight", "tier", "models", "exclude_models"):
+        if name not in have:
+            ddl = t.keys.c[name].type.compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f'ALTER TABLE {t.keys.name} ADD COLUMN {name} {ddl}')
+
+
 #: Append-only list of schema steps; never edit a released step.
-MIGRATIONS: list[Callable[[Connection, Tables], None]] = [_v1, _v2]
+MIGRATIONS: list[Callable[[Connection, Tables], None]] = [_v1, _v2, _v3]
 
 
 def migrate(conn: Connection, t: Tables) -> int:

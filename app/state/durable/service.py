@@ -2,7 +2,8 @@
 
 * At start: migrate, seed ``API_KEYS`` / ``ALLOWED_TOKENS``, load the key set and the tokens.
 * Every ``STATE_POLL_INTERVAL``: read the version row; if it moved (a change here or on another worker or
-  replica), reload the pool's key set (``KeyManager.replace_keys``) and the token registry.
+  replica), reload the pool's key set with each key's weight, tier and model lists
+  (``KeyManager.replace_keys``), the keys' routes and the token registry.
 * Every ``USAGE_FLUSH_INTERVAL``: write the usage buffer in one batch; hourly: prune past the retention.
 * On the request path only in-memory counting: ``on_report`` (every upstream answer) and ``UsageTap``
   (every finished call).
@@ -71,7 +72,7 @@ class DurableState:
         policies = await self.store.token_policies()
         if self.routes is not None:  # before the key set, so a new key never goes out on the wrong route
             self.routes.replace_overrides(await self.store.key_routes())
-        self.keys.replace_keys(pool)
+        self.keys.replace_keys(pool, await self.store.key_policies())  # with them, its weight, tier, lists
         self.registry.replace(policies)
         self._version = version
         self.stats["reloads"] += 1

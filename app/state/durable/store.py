@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.keys import key_id as make_key_id
+from app.keys.key_policy import POLICY_FIELDS
 from app.state.policy import Limits, TokenPolicy, hash_secret, seed_token_id
 
 from .engine import locked, open_engine, run_migrations
@@ -175,7 +176,8 @@ class DurableStore:
     async def remove_key(self, kid: str) -> None:
         """Tombstone: the secret (and the proxy, which may hold credentials) is wiped and a key seeded from
         API_KEYS stays out after a restart."""
-        await self._change_key(kid, removed=True, secret="", enc=0, proxy=None, proxy_enc=None, kind=None)
+        await self._change_key(kid, removed=True, secret="", enc=0, proxy=None, proxy_enc=None, kind=None,
+                               weight=None, tier=None, models=None, exclude_models=None)
 
     async def set_key_enabled(self, kid: str, enabled: bool) -> None:
         await self._change_key(kid, enabled=enabled)
@@ -202,6 +204,36 @@ class DurableStore:
                                        .where(k.c.removed.is_(False)))).all()
         return {r.id: (self.cipher.open(r.proxy, r.proxy_enc or 0) if r.proxy else None, r.kind)
                 for r in rows if r.proxy or r.kind}
+
+    async def set_key_policy(self, kid: str, **values: Any) -> None:
+        """Set the key's ``weight``, ``tier``, ``models`` and/or ``exclude_models`` (checked by the caller);
+        None = back to the settings."""
+        change: dict[str, Any] = {}
+        for name, value in values.items():
+            if name not in POLICY_FIELDS:
+                raise ValueError(f"not a key policy field: {name}")
+            if name.endswith("models") and value is not None:
+                value = orjson.dumps(list(value)).decode()
+            change[name] = value
+        if change:
+            await self._change_key(kid, **change)
+
+    async def key_policies(self) -> dict[str, dict[str, Any]]:
+        """key id -> the policy fields set in the store (fields left to the settings are absent)."""
+        k = self.t.keys
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(k.c.id, k.c.weight, k.c.tier, k.c.models, k.c.exclude_models)
+                                       .where(k.c.removed.is_(False)))).all()
+        out: dict[str, dict[str, Any]] = {}
+        for r in rows:
+            fields = {"weight": r.weight, "tier": r.tier,
+                      "models": tuple(orjson.loads(r.models)) if r.models is not None else None,
+                      "exclude_models": tuple(orjson.loads(r.exclude_models)) if r.exclude_models is not None
+                      else None}
+            fields = {name: value for name, value in fields.items() if value is not None}
+            if fields:
+                out[r.id] = fields
+        return out
 
     async def list_keys(self) -> list[dict[str, Any]]:
         k = self.t.keys

@@ -11,7 +11,8 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from app.errors import AllKeysDisabled, NoKeysConfigured, PoolExhausted, PoolQuotaExhausted, PoolRateLimited
+from app.errors import (AllKeysDisabled, ModelNotServed, NoKeysConfigured, PoolExhausted, PoolQuotaExhausted,
+                        PoolRateLimited)
 from app.keys import (
     OK_OUTCOME,
     KeyManager,
@@ -26,6 +27,7 @@ from app.keys import (
     UnknownKey,
     key_id,
 )
+from app.keys.key_policy import KeyPolicies
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 M = "gemini-2.5-flash"
@@ -401,3 +403,89 @@ async def test_surge_of_429s_pauses_the_pool(store):
     assert (await manager.acquire("gemini-2.5-flash")).key_id not in {None}
     snap = await manager.snapshot()
     assert not any(entry["state"] == "disabled" for entry in snap)
+
+
+# -- weights, tiers, model lists -----------------------------------------------------------------------------
+
+
+def tuned(store: PoolStore, clock: Clock, **policies: dict) -> KeyManager:
+    return manager(store, clock, policies=KeyPolicies(**policies))
+
+
+async def test_weights_split_requests_smoothly(store: PoolStore, clock: Clock) -> None:
+    km = tuned(store, clock, weights={IDS[0]: 3})
+    picked = await ids_of(km, 600)
+    assert Counter(picked) == {IDS[0]: 300, IDS[1]: 100, IDS[2]: 100, IDS[3]: 100}
+    assert not any(picked[i] == picked[i + 1] == picked[i + 2] for i in range(len(picked) - 2))
+
+
+async def test_a_lower_tier_serves_only_while_no_upper_tier_key_can(store: PoolStore, clock: Clock) -> None:
+    km = tuned(store, clock, tiers={IDS[2]: 2, IDS[3]: 2})
+    assert set(await ids_of(km, 8)) == {IDS[0], IDS[1]}
+    for kid in IDS[:2]:
+        await km.report(km.lease_for(kid), M, RL)  # tier 1 cools for M (30 s), not for M2
+    assert Counter(await ids_of(km, 8)) == {IDS[2]: 4, IDS[3]: 4}
+    assert set(await ids_of(km, 4, M2)) == {IDS[0], IDS[1]}
+    with pytest.raises(PoolRateLimited):  # tier 2 tried, tier 1 cooling: a wait, not a tier-1 key
+        await km.acquire(M, {IDS[2], IDS[3]})
+    clock.advance(31)
+    assert set(await ids_of(km, 8)) == {IDS[0], IDS[1]}  # back to tier 1 at once
+
+
+async def test_tiers_answer_for_the_whole_pool_when_nothing_can_serve(store: PoolStore, clock: Clock) -> None:
+    km = tuned(store, clock, tiers={IDS[2]: 2, IDS[3]: 3})
+    for kid, delay in zip(IDS, (40.0, 50.0, 12.2, 90.0)):
+        await km.report(km.lease_for(kid), M, Outcome(OutcomeKind.RATE_LIMITED, 429, delay, "rl"))
+    with pytest.raises(PoolRateLimited) as info:
+        await km.acquire(M)
+    assert info.value.retry_after == 13.0  # the earliest cooldown of any tier
+    for kid in IDS:
+        await km.report(km.lease_for(kid), M, INVALID)
+    with pytest.raises(AllKeysDisabled):
+        await km.acquire(M)
+
+
+async def test_a_key_is_never_sent_a_model_its_lists_exclude(store: PoolStore, clock: Clock) -> None:
+    km = tuned(store, clock, models={IDS[0]: ["gemini-2.5-*"], IDS[1]: ["gemini-3-*"]},
+               exclude_models={IDS[2]: ["*-pro"]}, tiers={IDS[3]: 2})
+    assert set(await ids_of(km, 9, M)) == {IDS[0], IDS[2]}
+    assert set(await ids_of(km, 9, M2)) == {IDS[0]}
+    assert set(await ids_of(km, 6, "gemini-3-flash")) == {IDS[1], IDS[2]}
+    # the last resort (every allowed key tried) is still an allowed key, never IDS[1] for M2
+    account = RequestAccount(M2)
+    assert (await km.lease(account, float("inf"))).key_id == IDS[0]
+    assert (await km.lease(account, float("inf"))).key_id == IDS[3]  # tier 2
+    assert (await km.lease(account, float("inf"))).key_id in (IDS[0], IDS[3])
+
+
+async def test_no_key_may_serve_the_model_is_a_404_naming_it(store: PoolStore, clock: Clock) -> None:
+    km = tuned(store, clock, models={kid: ["gemini-2.5-*"] for kid in IDS})
+    with pytest.raises(ModelNotServed) as info:
+        await km.lease(RequestAccount("gemini-3-pro-preview"), float("inf"))
+    exc = info.value
+    assert exc.status == 404 and exc.code == "model_not_found" and exc.param == "model"
+    assert "'gemini-3-pro-preview'" in exc.message
+    assert await km.wait_time("gemini-3-pro-preview") is None
+    assert (await km.acquire("_files")).key_id == IDS[0]  # calls that name no model use any key
+
+
+async def test_pins_and_bindings_win_over_tiers_but_not_over_lists(store: PoolStore, clock: Clock) -> None:
+    km = tuned(store, clock, tiers={IDS[3]: 2}, models={IDS[2]: ["gemini-2.5-pro"]})
+    assert (await km.lease(RequestAccount(M, pinned=IDS[3]), float("inf"))).key_id == IDS[3]
+    assert (await km.lease(RequestAccount(M, prefer=IDS[3]), float("inf"))).key_id == IDS[3]
+    with pytest.raises(ModelNotServed) as info:
+        await km.lease(RequestAccount(M, pinned=IDS[2]), float("inf"))
+    assert IDS[2] in info.value.message and M in info.value.message
+    moved = await km.lease(RequestAccount(M, prefer=IDS[2]), float("inf"))
+    assert moved.key_id in (IDS[0], IDS[1])
+
+
+async def test_policy_changes_take_effect_on_replace_keys(store: PoolStore, clock: Clock) -> None:
+    km = manager(store, clock)
+    assert set(await ids_of(km, 8)) == set(IDS)
+    km.replace_keys([(k, None) for k in KEYS], {IDS[0]: {"tier": 2}, IDS[1]: {"exclude_models": (M,)}})
+    assert set(await ids_of(km, 8)) == {IDS[2], IDS[3]}
+    snap = {e["id"]: e for e in await km.snapshot()}
+    assert snap[IDS[0]]["tier"] == 2 and snap[IDS[1]]["exclude_models"] == [M] and snap[IDS[2]]["weight"] == 1
+    km.replace_keys([(k, None) for k in KEYS], {})
+    assert set(await ids_of(km, 8)) == set(IDS)

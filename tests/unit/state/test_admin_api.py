@@ -6,7 +6,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from app.config import Settings
-from app.routes.admin_api import Invalid, _expiry, _pasted, _token_fields, masked_settings
+from app.routes.admin_api import Invalid, _expiry, _pasted, _token_fields, masked_settings, policy_fields
 
 
 def test_settings_are_masked() -> None:
@@ -47,3 +47,24 @@ def test_token_fields_accepted() -> None:
                          "expires_at": "2030-01-01T00:00:00Z"}, creating=True)
     assert out == {"name": "ci", "models": ["gemini-2.5-*"], "rpm": 2, "tpd": None, "expires_at": 1893456000.0}
     assert _expiry(None) is None and _token_fields({"enabled": False}, creating=False) == {"enabled": False}
+
+
+@pytest.mark.parametrize("body,field", [
+    ({"weight": 0}, "'weight'"),
+    ({"weight": "3"}, "'weight'"),
+    ({"weight": 101}, "'weight'"),
+    ({"tier": -1}, "'tier'"),
+    ({"tier": 1.5}, "'tier'"),
+    ({"models": "gemini-*"}, "'models'"),
+    ({"models": ["ok", 3]}, "'models'"),
+    ({"exclude_models": ["no spaces"]}, "'exclude_models'"),
+])
+def test_key_policy_fields_name_the_bad_field(body: dict, field: str) -> None:
+    with pytest.raises(Invalid, match=field):
+        policy_fields(body)
+
+
+def test_key_policy_fields_accepted() -> None:
+    assert policy_fields({"weight": 3, "tier": 2, "models": ["gemini-2.5-*"], "exclude_models": None}) == {
+        "weight": 3, "tier": 2, "models": ("gemini-2.5-*",), "exclude_models": None}
+    assert policy_fields({"project": "p"}) == {}
