@@ -67,14 +67,15 @@ function drawPool() {
     const cds = Object.entries(k.cooldowns || {}).map(([m, c]) =>
       `<div>${esc(m)}: <span class="cd" data-until="${c.remaining}">${Math.ceil(c.remaining)}</span> s <small>${esc(c.reason)}</small></div>`).join("");
     const off = k.state === "off";
+    const failures = k.failures ? `<br><small>${esc(k.failures)} failure${k.failures === 1 ? "" : "s"} in a row</small>` : "";
     return `<tr data-id="${esc(k.id)}"><td><code>${esc(k.id)}</code>${k.project ? `<br><small>${esc(k.project)}</small>` : ""}</td>
-      <td class="${esc(k.state)} state">${esc(k.state)}</td><td class="reason">${esc(k.reason)}</td>
+      <td><span class="${esc(k.state)} state">${esc(k.state)}</span><br><small class="reason">${esc(k.reason)}</small>${failures}</td>
       <td class="route">${esc(k.kind)}<br><small>${esc(k.proxy)}</small></td>
       <td class="share">${k.weight === undefined ? "" : `<span class="w">weight ${esc(k.weight)} · tier ${esc(k.tier)}</span>`}${lists(k)}</td><td>${cds}</td>
-      <td>${k.failures ?? ""}</td><td>${esc(k.last_error)}<br><small>${when(k.last_error_at)}</small></td>
-      <td>${rate(k.stats && k.stats.h)}</td><td>${rate(k.stats && k.stats.d)}</td>
-      <td><button data-act="edit">Edit</button><button data-act="check">Check</button>${k.state === "disabled" || off ? '<button data-act="enable">Enable</button>' : '<button data-act="disable">Disable</button>'}<button data-act="delete">Delete</button><div class="result"></div></td></tr>`;
-  }).join("") || `<tr><td colspan="11">no keys</td></tr>`;
+      <td class="err-text">${esc(k.last_error)}<br><small>${when(k.last_error_at)}</small></td>
+      <td class="rates">1 h: ${rate(k.stats && k.stats.h)}<br>24 h: ${rate(k.stats && k.stats.d)}</td>
+      <td class="acts"><button data-act="edit">Edit</button><button data-act="check">Check</button>${k.state === "disabled" || off ? '<button data-act="enable">Enable</button>' : '<button data-act="disable">Disable</button>'}<button data-act="delete">Delete</button><div class="result"></div></td></tr>`;
+  }).join("") || `<tr><td colspan="8">no keys</td></tr>`;
 }
 function lists(k) {  // the model lists, shown only when set
   const parts = [];
@@ -83,23 +84,31 @@ function lists(k) {  // the model lists, shown only when set
   return parts.map((p) => `<br><small class="lists">${esc(p)}</small>`).join("");
 }
 const patterns = (text) => { const list = text.split(/[\s,|]+/).filter(Boolean); return list.length ? list : null; };
+// The form sends only the fields the operator changed: a value shown because the settings give it must not be
+// stored for the key, or a later change of the settings would no longer reach that key.
+const KEY_FIELDS = {weight: "k-weight", tier: "k-tier", models: "k-models", exclude_models: "k-exclude", kind: "k-kind"};
+let keyShown = {};
 function keyForm(k) {  // the proxy is never prefilled: the API shows it without credentials
   $("key-form").hidden = !k; $("k-proxy").value = ""; if (!k) return;
   $("k-id").value = k.id; $("k-title").textContent = k.id;
   $("k-weight").value = k.weight ?? ""; $("k-tier").value = k.tier ?? "";
   $("k-models").value = (k.models || []).join(", "); $("k-exclude").value = (k.exclude_models || []).join(", ");
-  $("k-kind").value = k.kind || "gemini"; $("k-proxy").value = ""; $("k-proxy").placeholder = `unchanged (${k.proxy || "direct"})`;
+  $("k-kind").value = k.kind || "gemini"; $("k-proxy").placeholder = `unchanged (${k.proxy || "direct"})`;
   $("k-proxy-reset").checked = false;
+  keyShown = Object.fromEntries(Object.entries(KEY_FIELDS).map(([name, el]) => [name, $(el).value]));
 }
 const saveKey = guard(async (ev) => {
   ev.preventDefault();
   const id = $("k-id").value, num = (v) => (v === "" ? null : Number(v));
-  const body = {weight: num($("k-weight").value), tier: num($("k-tier").value), models: patterns($("k-models").value),
-    exclude_models: patterns($("k-exclude").value), kind: $("k-kind").value};
+  const read = {weight: num, tier: num, models: patterns, exclude_models: patterns, kind: (v) => v};
+  const body = {};
+  for (const [name, el] of Object.entries(KEY_FIELDS)) {
+    if ($(el).value !== keyShown[name]) body[name] = read[name]($(el).value);
+  }
   if ($("k-proxy-reset").checked) body.proxy = null;
   else if ($("k-proxy").value.trim()) body.proxy = $("k-proxy").value.trim();
-  await api(`/admin/api/keys/${encodeURIComponent(id)}`, {method: "PATCH", body});
-  flash(`key ${id} saved`); keyForm(null); await loadPool();
+  if (Object.keys(body).length) await api(`/admin/api/keys/${encodeURIComponent(id)}`, {method: "PATCH", body});
+  flash(Object.keys(body).length ? `key ${id} saved` : `key ${id}: nothing changed`); keyForm(null); await loadPool();
 });
 function tickCooldowns() {
   const gone = (Date.now() - cooldownsAt) / 1000;

@@ -171,6 +171,13 @@ def test_edit_a_keys_weight_tier_model_lists_and_proxy(console: Page, gw: Gatewa
         assert (stored["weight"], stored["tier"], stored["models"], stored["exclude_models"]) == (
             3, 2, ["gemini-2.5-*", "gemini-3-*"], ["*-pro"])
         shot(console, "pool-weights")
+        # A second edit sends only what changed: values shown from the settings are not pinned to the key.
+        key_row.locator("button[data-act=edit]").click()
+        console.fill("#k-weight", "2")
+        with console.expect_request(lambda r: r.method == "PATCH") as sent:
+            console.click("#k-save")
+        assert sent.value.post_data_json == {"weight": 2}
+        expect(key_row.locator(".share")).to_contain_text("weight 2 · tier 2")
     finally:  # the module's other tests rotate over both keys: back to the settings
         reset = {"weight": None, "tier": None, "models": None, "exclude_models": None, "proxy": None, "kind": None}
         assert requests.patch(gw.url + f"/admin/api/keys/{kid}", headers=admin, json=reset, timeout=10).ok
