@@ -87,7 +87,7 @@ async def test_redis_down_falls_back_to_memory() -> None:
         tok = token(rpm=1)
         assert (await limiter.check(tok, "m")).allowed
         assert (await limiter.check(tok, "m")).status == 429
-        assert limiter.redis_errors >= 2
+        assert limiter.redis_errors == 1  # the link is degraded: the second check does not try Redis
     finally:
         await limiter.close()
 
