@@ -131,13 +131,18 @@ class RedisHotMap:
         ask: list[int] = []
         now = self._clock()
         for i, name in enumerate(names):
-            if self._fresh.get(name, 0.0) > now and (value := self._local.get_now(name)) is not None:
+            fresh = self._fresh.get(name, 0.0) > now or name in self._pending  # (a write on its way wins)
+            if fresh and (value := self._local.get_now(name)) is not None:
                 out[i] = value
             else:
                 ask.append(i)
         if not ask:
             return out
         if self._link.usable():
+            # Written here and not yet there (the writer may finish while MGET is on its way): local wins.
+            mine = {names[i] for i in ask if names[i] in self._unsynced or names[i] in self._pending}
+            if self._unsynced:
+                self._resync()
             try:
                 self.round_trips += 1
                 found = await self._redis.mget([self._p + names[i] for i in ask])
@@ -149,7 +154,7 @@ class RedisHotMap:
                     if value is not None:
                         out[i] = value
                         self._cache(name, value, self._cache_ttl or 0.001)
-                    elif name in self._unsynced:
+                    elif name in mine:
                         out[i] = self._local.get_now(name)
                 return out
         for i in ask:
@@ -163,6 +168,8 @@ class RedisHotMap:
             self._kick()
             return
         if self._link.usable():
+            if self._unsynced:
+                self._resync()
             try:
                 self.round_trips += 1
                 await self._redis.set(self._p + name, value, px=max(1, int(ttl * 1000)))
@@ -175,6 +182,18 @@ class RedisHotMap:
     def _kick(self) -> None:
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(self._write_pending(), name="hotmap-writer")
+
+    def _resync(self) -> None:
+        """Redis is usable again: queue what was written only locally meanwhile (an owner recorded during an
+        outage must reach the other replicas), with the time it has left."""
+        now = self._clock()
+        for name in list(self._unsynced):
+            entry = self._local._data.get(name)
+            if entry is not None and entry[1] > now and name not in self._pending:
+                self._pending[name] = (entry[0], entry[1] - now)
+        self._unsynced.clear()
+        if self._pending:
+            self._kick()
 
     async def _write_pending(self) -> None:
         """Write what ``set`` left pending, one pipeline per batch; during an outage they stay local."""
