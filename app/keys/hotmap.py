@@ -89,10 +89,10 @@ class RedisHotMap:
     state; while it is not, the map reads and writes local memory only and counts nothing.
     """
 
-    def __init__(self, url: str, prefix: str, *, link: RedisLink | None = None, client: aioredis.Redis | None = None,
-                 timeout: float = 0.5, retry_interval: float = 1.0, name: str | None = None,
-                 cache_ttl: float = 0.0, write_behind: bool = False, clock: Callable[[], float] = time.monotonic
-                 ) -> None:
+    def __init__(self, url: str, prefix: str, *, link: RedisLink | None = None,
+                 client: aioredis.Redis | None = None, timeout: float = 0.5, retry_interval: float = 1.0,
+                 name: str | None = None, cache_ttl: float = 0.0, write_behind: bool = False,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._own_link = link is None
         self._link = link if link is not None else RedisLink(url, retry_interval=retry_interval)
         self._name = name or prefix.strip(":").replace("gg:", "") or prefix
