@@ -43,9 +43,12 @@ test: $(VENV)/.dev redis browser
 bench: $(VENV)/.dev redis
 	$(BIN)/python -m bench $(BENCH_ARGS)
 	$(BIN)/python -m bench.redis_scale $(BENCH_REDIS_ARGS)
+	$(BIN)/python -m bench.redis_paths $(BENCH_REDIS_ARGS)
 
 bench-redis: $(VENV)/.dev redis
 	$(BIN)/python -m bench.redis_scale $(BENCH_REDIS_ARGS)
+	$(BIN)/python -m bench.redis_paths $(BENCH_REDIS_ARGS)
+	$(BIN)/python -m bench.redis_round_trips
 
 clean:
 	rm -rf $(VENV) .pytest_cache .bench

@@ -13,8 +13,9 @@ from typing import Any
 from app.config import Settings
 from app.console.session import SessionSigner
 from app.keys import KeyManager, MemoryPoolStore, Ownership, PoolStore, SurgeDetector, build_hot_map, key_id
-from app.keys.affinity import Affinity
+from app.keys.affinity import BINDING_CACHE_TTL, Affinity
 from app.keys.key_policy import KeyPolicies
+from app.keys.ownership import OWNER_CACHE_TTL
 from app.net import FetchLimits, SafeFetcher
 from app.net.routes import RouteTable
 from app.observability.events import EventSink
@@ -56,9 +57,7 @@ class Gateway:
         self.redis = RedisLink(settings.redis_url) if settings.redis_url else None
         # Client tokens: ALLOWED_TOKENS at first, then whatever the durable store holds (same interface).
         self.tokens = TokenRegistry(settings.allowed_tokens)
-        self.limiter = TokenLimiter(client=self.redis.client(decode=False) if self.redis else None)
-        if self.redis is not None:
-            self.redis.register("token_limits", self.limiter)
+        self.limiter = TokenLimiter(link=self.redis)
         self.admin_guard = TokenGuard([settings.auth_token] if settings.auth_token else [])
         self.console_sessions = SessionSigner(settings.auth_token, settings.console_session_ttl)
         self.metrics_guard = TokenGuard([settings.metrics_token] if settings.metrics_token else [])
@@ -85,8 +84,9 @@ class Gateway:
         self.fetcher = self._fetcher(settings)
         self.catalog = ModelCatalog(self.client, settings.models_cache_ttl)
         # Resource owners and conversation bindings, in the hot store (memory or Redis).
-        self.ownership = Ownership(build_hot_map(self.redis, "gg:own:"))
-        self.affinity = Affinity(build_hot_map(self.redis, "gg:aff:"), settings.affinity_ttl,
+        self.ownership = Ownership(build_hot_map(self.redis, "gg:own:", cache_ttl=OWNER_CACHE_TTL))
+        self.affinity = Affinity(build_hot_map(self.redis, "gg:aff:", cache_ttl=BINDING_CACHE_TTL,
+                                               write_behind=True), settings.affinity_ttl,
                                  on_event=self.metrics.affinity)
         self.resources = ResourceService(self.client, self.ownership, self.affinity)
         self.chat = ChatService(self.client, search_models=settings.model_search,
@@ -160,9 +160,7 @@ class Gateway:
         if link is None:
             return MemoryPoolStore()
         from app.keys import RedisPoolStore
-        store = RedisPoolStore(link.url, client=link.client())
-        link.register("pool", store)
-        return store
+        return RedisPoolStore(link.url, link=link)
 
     async def start(self) -> None:
         if self.durable is not None:

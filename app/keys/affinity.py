@@ -5,7 +5,11 @@ of a conversation are worth sending on the same key. A hint (a session header, `
 OpenAI ``user``) is bound to the key that served it; the next request with the hint prefers that key, and the
 pool falls back to plain rotation when the key is disabled or cooling, after which the hint is rebound to the
 key that did serve. Requests without a hint keep plain round-robin. Bindings live in the hot store and expire
-after ``AFFINITY_TTL`` without use; a hit costs one read (the binding is refreshed only past half its life).
+after ``AFFINITY_TTL`` without use (refreshed only past half their life). In Redis mode a binding read is
+kept locally for ``BINDING_CACHE_TTL`` seconds and a (re)binding is written behind the request, so a hit
+costs no round trip; another replica's rebinding is seen within that time (an optimisation, not a shared
+decision: at worst one conversation's turns use two keys for a moment). Chat sessions keep their binding in
+the session itself (``note``).
 """
 
 from __future__ import annotations
@@ -17,7 +21,11 @@ from dataclasses import dataclass
 
 from .hotmap import HotMap
 
-__all__ = ["HINT_HEADERS", "Affinity", "Binding", "affinity_hint", "body_hint", "session_hint"]
+__all__ = ["BINDING_CACHE_TTL", "HINT_HEADERS", "Affinity", "Binding", "affinity_hint", "body_hint",
+           "session_hint"]
+
+#: Seconds a binding read from Redis is reused locally: the staleness bound of another replica's rebinding.
+BINDING_CACHE_TTL = 2.0
 
 #: Session headers, strongest first: Claude Code's, Codex's, the gateway's own.
 HINT_HEADERS = ("x-claude-code-session-id", "session_id", "session-id", "x-session-id")
@@ -98,6 +106,11 @@ class Affinity:
         else:
             self._count("bind" if binding is None else "rebind")
         await self._store.set(hint, f"{used}\t{now}", self._ttl)
+
+    def note(self, bound: str | None, used: str) -> None:
+        """Count a request whose binding is kept elsewhere (a chat session keeps its own key)."""
+        if self.enabled:
+            self._count("hit" if bound == used else "bind" if bound is None else "rebind")
 
     def _count(self, event: str) -> None:
         self.counts[event] += 1

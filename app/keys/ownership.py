@@ -4,7 +4,11 @@ A file, cache or batch lives in the Google Cloud project of the key that created
 403 for it. The gateway records ``name -> (key id, tenant)`` when a create answer comes back and routes every
 later request naming the resource to that key. The tenant is a hash of the creating client token, so one
 client cannot use or see another's resources by guessing a name. Entries expire with the resource (files
-48 h, caches at their ``expireTime``), in the hot store: memory, or Redis shared by replicas.
+48 h, caches at their ``expireTime``), in the hot store: memory, or Redis shared by replicas. A record is
+written through at once (another replica may be asked about the resource next); an owner read from Redis is
+kept locally for ``OWNER_CACHE_TTL`` seconds, since an owner never changes: the only staleness is a resource
+deleted through another replica, whose later requests go for that long to its former owner key, which
+answers 404 like any key would.
 """
 
 from __future__ import annotations
@@ -16,7 +20,10 @@ from dataclasses import dataclass
 
 from .hotmap import HotMap
 
-__all__ = ["Owner", "Ownership", "tenant_of"]
+__all__ = ["OWNER_CACHE_TTL", "Owner", "Ownership", "tenant_of"]
+
+#: Seconds an owner read from Redis is reused locally (owners are immutable; see the module docstring).
+OWNER_CACHE_TTL = 60.0
 
 
 @lru_cache(maxsize=4096)

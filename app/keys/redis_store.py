@@ -38,33 +38,28 @@ such as ``{gg}:`` so that every key shares one slot.
 When Redis fails (connection refused, timeout, any Redis error) nothing raises and requests do not wait:
 picks never touched Redis anyway; a failed write is kept in the local view and in a backlog that is replayed
 when Redis answers again (so a key found invalid during an outage stays disabled for every replica
-afterwards); for ``retry_interval`` seconds writes go straight to local state; the first failure of an
-outage and the recovery are logged once each (no URL password, no key); every failure adds one to
-``redis_errors``.
+afterwards). Whether Redis is usable is the process's one ``RedisLink``'s state: while it is degraded or
+probing, writes go straight to local state, and the sync task waits for the link to be healthy again before it
+resubscribes, replays and reloads. Every failure is counted by the link under ``pool``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import re
 import time
 from collections.abc import Collection, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+
+from app.state.redis_link import ERRORS as _ERRORS
+from app.state.redis_link import RedisLink
 
 from .classify import OutcomeKind
 from .store import KIND_ORDER, Cooldown, KeyStatus, MemoryPoolStore, Pick, counters_dict
 
 __all__ = ["RedisPoolStore"]
 
-log = logging.getLogger(__name__)
-
-_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
 _SEP = "\x1f"
 _BACKLOG_MAX = 10_000
 
@@ -143,13 +138,6 @@ if ARGV[5] == '2' then return redis.call('HINCRBY', KEYS[5], ARGV[1], 1) end
 return 0
 """
 
-_URL_SECRET_RE = re.compile(r"//[^@/]*@")
-
-
-def _redact_url(url: str) -> str:
-    return _URL_SECRET_RE.sub("//***@", url)
-
-
 def _pairs(flat: Sequence[str]) -> dict[str, str]:
     return {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
 
@@ -162,30 +150,22 @@ class RedisPoolStore:
         url: str,
         prefix: str = "gg:",
         *,
+        link: RedisLink | None = None,
         client: aioredis.Redis | None = None,
         timeout: float = 0.5,
-        retry_interval: float = 5.0,
+        retry_interval: float = 1.0,
         sync_interval: float = 1.0,
         flush_interval: float = 1.0,
     ) -> None:
-        # One immediate retry reconnects a pooled connection that Redis closed (restart); more would only
-        # stretch an outage into request latency.
-        self._redis: aioredis.Redis = client or aioredis.from_url(
-            url,
-            decode_responses=True,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 1),
-        )
-        self._where = _redact_url(url)
+        # The process's link (outage state, counters); a store built alone (tests) gets a private one.
+        self._own_link = link is None
+        self._link = link if link is not None else RedisLink(url, retry_interval=retry_interval)
+        self._link.register("pool")
+        self._redis: aioredis.Redis = client or self._link.client(timeout=timeout)
         self._p = prefix
-        self._retry_interval = retry_interval
         self.sync_interval = sync_interval
         self._flush_interval = flush_interval
         self._local = MemoryPoolStore()
-        self._degraded = False
-        self._probe_at = 0.0  # monotonic time of the next Redis attempt while degraded
-        self.redis_errors = 0
         self.reloads = 0
         self._version = -1  # last shared version applied to the local view (-1: never loaded)
         self._started = False
@@ -213,33 +193,17 @@ class RedisPoolStore:
     @property
     def degraded(self) -> bool:
         """True while Redis is failing and the local view may miss other replicas' changes."""
-        return self._degraded
+        return not self._link.usable()
+
+    @property
+    def redis_errors(self) -> int:
+        return self._link.errors.get("pool", 0)
 
     def _use_redis(self) -> bool:
-        if not self._degraded:
-            return True
-        now = time.monotonic()
-        if now < self._probe_at:
-            return False
-        self._probe_at = now + self._retry_interval  # one probe per interval, not one per concurrent call
-        return True
+        return self._link.usable()
 
     def _failed(self, exc: BaseException, op: str) -> None:
-        self.redis_errors += 1
-        self._probe_at = time.monotonic() + self._retry_interval
-        if not self._degraded:
-            self._degraded = True
-            detail = _redact_url(str(exc))[:200]
-            log.warning(
-                "redis state store at %s failed during %s (%s: %s); serving key state from local memory, "
-                "retrying every %.0fs",
-                self._where, op, type(exc).__name__, detail, self._retry_interval,
-            )
-
-    def _ok(self) -> None:
-        if self._degraded:
-            self._degraded = False
-            log.warning("redis state store at %s is reachable again; shared key state resumed", self._where)
+        self._link.failed("pool", exc, op)
 
     def _keys_for(self, model: str) -> tuple[str, str]:
         """Cooldown and cooldown-reason key names for ``model`` (built once per model)."""
@@ -263,10 +227,11 @@ class RedisPoolStore:
         if self._started:
             return
         self._started = True
-        try:
-            await self.refresh(force=True)
-        except _ERRORS as exc:
-            self._failed(exc, "load")
+        if self._link.usable():
+            try:
+                await self.refresh(force=True)
+            except _ERRORS as exc:
+                self._failed(exc, "load")
         self._task = asyncio.get_running_loop().create_task(self._run(), name="redis-pool-sync")
 
     async def refresh(self, force: bool = False) -> bool:
@@ -315,18 +280,14 @@ class RedisPoolStore:
         """Keep the view in sync (pub/sub, version poll), flush batched counters, replay the backlog."""
         loop = asyncio.get_running_loop()
         while not self._closing:
-            if self._degraded:
-                delay = self._probe_at - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                    continue
-                self._probe_at = time.monotonic() + self._retry_interval
+            if not self._link.usable():
+                await self._link.wait_healthy()  # the link probes; a request never does
+                continue
             try:
                 async with self._redis.pubsub() as pubsub:
                     await pubsub.subscribe(self._channel)
                     await self._replay()
                     await self.refresh(force=True)  # after subscribing: no change can fall in between
-                    self._ok()
                     next_poll = loop.time() + self.sync_interval
                     next_flush = loop.time() + self._flush_interval
                     while not self._closing:
@@ -339,7 +300,6 @@ class RedisPoolStore:
                         if now >= next_poll:
                             await self._replay()  # writes that failed while the subscription stayed up
                             await self.refresh(force=self._version < 0)
-                            self._ok()
                             next_poll = now + self.sync_interval
                         if now >= next_flush:
                             await self.flush()
@@ -426,7 +386,6 @@ class RedisPoolStore:
             return None
         self._pending_reset.discard(key_id)
         self._pending_sreset.discard(key_id)
-        self._ok()
         return int(count)
 
     async def failure(self, key_id: str, error: str | None = None, now: float | None = None, *,
@@ -462,8 +421,6 @@ class RedisPoolStore:
             except _ERRORS as exc:
                 self._failed(exc, "cool")
                 self._missed(op)
-            else:
-                self._ok()
         else:
             self._missed(op)
 
@@ -477,8 +434,6 @@ class RedisPoolStore:
             except _ERRORS as exc:
                 self._failed(exc, "disable")
                 self._missed(op)
-            else:
-                self._ok()
         else:
             self._missed(op)
 
@@ -493,8 +448,6 @@ class RedisPoolStore:
             except _ERRORS as exc:
                 self._failed(exc, "enable")
                 self._missed(op)
-            else:
-                self._ok()
         else:
             self._missed(op)
 
@@ -533,7 +486,6 @@ class RedisPoolStore:
                     cool, coolr = self._keys_for(model)
                     pipe.hgetall(cool).hgetall(coolr)
                 cooling = await pipe.execute()
-        self._ok()
         result: dict[str, KeyStatus] = {}
         for kid in key_ids:
             status = KeyStatus(kid, failures=int(fail.get(kid, 0)), stream_failures=int(sfail.get(kid, 0)))
@@ -559,12 +511,10 @@ class RedisPoolStore:
             # redis-py may turn a cancellation inside a timed read into a timeout: the flag ends the loop.
             task.cancel()
             await asyncio.wait((task,), timeout=2.0)
-        if not self._degraded:
+        if self._link.usable():
             try:
                 await self.flush()
             except _ERRORS:
                 pass
-        try:
-            await self._redis.aclose()
-        except _ERRORS:
-            pass
+        if self._own_link:
+            await self._link.close()

@@ -69,6 +69,10 @@ class Metrics:
         self._redis_errors = Gauge("gateway_redis_errors", "Redis operations that failed since start, by the "
                                    "store that fell back (it served from local state meanwhile)", ["store"],
                                    registry=r)
+        self._redis_state = Gauge("gateway_redis_state", "The process's Redis link: 1 for its current state "
+                                  "(healthy, degraded: stores on their fallback, probing)", ["state"], registry=r)
+        self._redis_outages = Gauge("gateway_redis_outages", "Times the Redis link went from healthy to degraded "
+                                    "since start", registry=r)
         self._unknown = Counter("gateway_unknown_routes", "Requests for routes the gateway does not have, by "
                                 "the surface whose prefix they used", ["surface"], registry=r)
         self._affinity = Counter("gateway_affinity", "Conversation affinity: hits on the bound key, new bindings, "
@@ -135,6 +139,10 @@ class Metrics:
                pool: list[dict[str, Any]] | None = None, redis: dict[str, Any] | None = None) -> bytes:
         for name, count in ((redis or {}).get("errors") or {}).items():
             self._redis_errors.labels(name).set(count)
+        if redis:
+            for state in ("healthy", "degraded", "probing"):
+                self._redis_state.labels(state).set(1 if redis.get("state") == state else 0)
+            self._redis_outages.set(redis.get("outages", 0))
         for state in ("active", "cooling", "disabled"):
             self._keys.labels(state).set(key_summary.get(state, 0))
         self._analytics.values = {name: float(analytics[name]) for name in ("published", "dropped")

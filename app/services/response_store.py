@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from app.state.redis_link import RedisLink
+from app.state.redis_link import ERRORS, RedisLink
 
 __all__ = ["MemoryResponseStore", "RedisResponseStore", "ResponseStore", "StoreUnavailable", "build_response_store"]
 
@@ -83,19 +83,27 @@ class MemoryResponseStore:
 
 
 class RedisResponseStore:
-    def __init__(self, client: Any, *, ttl: float, max_bytes: int, prefix: str = "gg:resp:") -> None:
+    def __init__(self, client: Any, *, ttl: float, max_bytes: int, prefix: str = "gg:resp:",
+                 link: RedisLink | None = None) -> None:
         self._redis = client  # bytes, from the process's Redis link
+        self._link = link     # its outage state: while Redis is away, answer at once
+        if link is not None:
+            link.register("responses")
         self._ttl_ms = max(1, int(ttl * 1000))
         self._max_bytes = max_bytes
         self._prefix = prefix
 
     async def _do(self, op: Any) -> Any:
-        from redis.exceptions import RedisError
-
+        if self._link is not None and not self._link.usable():
+            op.close()
+            raise StoreUnavailable("the response store (Redis) is unavailable")
         try:
             return await op
-        except (RedisError, OSError, TimeoutError) as exc:
-            log.warning("response store unavailable: %s", type(exc).__name__)
+        except ERRORS as exc:
+            if self._link is not None:
+                self._link.failed("responses", exc, "call")
+            else:
+                log.warning("response store unavailable: %s", type(exc).__name__)
             raise StoreUnavailable("the response store (Redis) is unavailable") from None
 
     async def put(self, response_id: str, record: dict[str, Any]) -> bool:
@@ -114,10 +122,12 @@ class RedisResponseStore:
         return bool(await self._do(self._redis.delete(self._prefix + response_id)))
 
     async def close(self) -> None:
-        await self._redis.aclose()
+        if self._link is None:  # a client of its own; the link closes the shared ones
+            await self._redis.aclose()
 
 
 def build_response_store(link: RedisLink | None, *, ttl: float, max_count: int, max_bytes: int) -> ResponseStore:
     if link is not None:
-        return RedisResponseStore(link.client(decode=False, timeout=2.0), ttl=ttl, max_bytes=max_bytes)
+        return RedisResponseStore(link.client(decode=False, timeout=2.0), ttl=ttl, max_bytes=max_bytes,
+                                  link=link)
     return MemoryResponseStore(ttl=ttl, max_count=max_count, max_bytes=max_bytes)

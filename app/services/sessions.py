@@ -36,10 +36,11 @@ import orjson
 
 from app.errors import NoKeyAvailable, UpstreamUnavailable
 from app.keys import scrub
-from app.keys.affinity import Affinity, session_hint
+from app.keys.affinity import Affinity
 from app.observability.events import EventSink, Interaction
 from app.services.replies import JsonReply, retry_after_header
 from app.sessions import (
+    Begun,
     ChatBusy,
     ConfigError,
     Lease,
@@ -203,66 +204,80 @@ class SessionService:
 
     async def _send_message(self, payload: Any, idempotency_key: str | None,
                             left: asyncio.Event) -> JsonReply:
+        """One ``begin`` (load, rate limit, lease: one Redis round trip), the model call, one save that also
+        releases the lease. The answers keep the contract's order: 404, 403, 400, a stored turn, 429."""
         now = self._clock()
-        found = await self._find(payload, now)
-        if isinstance(found, JsonReply):
-            return found
-        if not self.users.contains(found.user_id):
-            return _error(403, "this chat's user_id is no longer a valid user")
+        chat_id = payload.get("chat_id") if isinstance(payload, dict) else None
+        if chat_id is None or chat_id == "":
+            return _error(404, "chat_id is missing")
+        if not looks_like_chat_id(chat_id):
+            return _error(404, _UNKNOWN_CHAT)
         message = payload.get("message")
+        problem: JsonReply | None = None
+        turn_id: str | None = None
         if not isinstance(message, str) or not message.strip():
-            return _error(400, "message must be a non-empty string")
+            problem = _error(400, "message must be a non-empty string")
+        else:
+            try:
+                turn_id = parse_turn_id(payload.get("turn_id"), idempotency_key)
+            except TurnIdError as exc:
+                problem = _error(400, str(exc))
+        claimed = payload.get("user_id")
         try:
-            turn_id = parse_turn_id(payload.get("turn_id"), idempotency_key)
-        except TurnIdError as exc:
-            return _error(400, str(exc))
-        if turn_id is not None and (stored := self._stored(found, turn_id, message)) is not None:
-            return stored  # a retry of a stored turn: answered again, not counted, not run
-        wait = await self.limiter.acquire(found.user_id, now)
-        if wait is not None:
-            per = f"{self.limiter.window:g} second" + ("" if self.limiter.window == 1 else "s")
-            limit = self.limiter.limit
-            message = f"rate limit exceeded: at most {limit} send_message calls per {per} per user"
-            return _error(429, message, {"retry-after": str(max(1, math.ceil(wait)))})
-        try:
-            lease = await self._acquire(found.chat_id, left)
+            begun = await self._begin(chat_id, now, claimed if isinstance(claimed, str) and claimed else None,
+                                      turn_id, problem is None, left)
         except ChatBusy:
             return _error(409, _BUSY, _RETRY)
-        if lease is None:
+        if begun is None:
             log.info("a waiting send_message was dropped: its client left")
             return _error(499, "the client left while the turn waited; it was not run")
+        lease = begun.lease
         try:
-            # Re-read under the lease: a turn that held it before us may have extended the history.
-            session = await self.store.load(found.chat_id, self._clock())
+            session = begun.session
             if session is None:
                 return _error(404, _UNKNOWN_CHAT)
+            if not self.users.contains(session.user_id):
+                return _error(403, "this chat's user_id is no longer a valid user")
+            if problem is not None:
+                return problem
+            assert isinstance(message, str)
             if turn_id is not None and (stored := self._stored(session, turn_id, message)) is not None:
-                return stored  # the same turn, sent twice at once: the first one stored it meanwhile
+                return stored  # a retry of a stored turn (or the same turn sent twice at once): not run again
+            if begun.wait is not None:
+                per = f"{self.limiter.window:g} second" + ("" if self.limiter.window == 1 else "s")
+                refusal = f"rate limit exceeded: at most {self.limiter.limit} send_message calls per {per} per user"
+                return _error(429, refusal, {"retry-after": str(max(1, math.ceil(begun.wait)))})
+            if lease is None:  # (begin takes the lease whenever it lets a turn run)
+                return _error(409, _BUSY, _RETRY)
             return await self._turn(session, message, turn_id or new_turn_id(), lease, left)
         finally:
-            await self.store.release(lease)
+            if lease is not None:  # a no-op after a save, which releases the lease in the same step
+                await self.store.release(lease)
 
-    async def _acquire(self, chat_id: str, left: asyncio.Event) -> Lease | None:
-        """The chat's lease, or ``None`` if the client left first (the wait is abandoned, nothing runs)."""
+    async def _begin(self, chat_id: str, now: float, claimed: str | None, turn_id: str | None, go: bool,
+                     left: asyncio.Event) -> Begun | None:
+        """The store's ``begin``, or ``None`` if the client left first (the wait is abandoned, nothing runs)."""
         if left.is_set():
             return None
-        taking = asyncio.ensure_future(self.store.acquire(chat_id))
+        beginning = asyncio.ensure_future(self.store.begin(chat_id, now, claimed=claimed, turn_id=turn_id,
+                                                           go=go, limiter=self.limiter))
         gone = asyncio.ensure_future(left.wait())
         try:
-            await asyncio.wait({taking, gone}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({beginning, gone}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             gone.cancel()
-            if not taking.done():
-                taking.cancel()
+            if not beginning.done():
+                beginning.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await taking
-        if taking.cancelled():
+                    await beginning
+        if beginning.cancelled():
             return None
-        lease = taking.result()  # raises ChatBusy / StoreUnavailable as they are
+        begun = beginning.result()  # raises ChatBusy / StoreUnavailable as they are
         if left.is_set():
-            await self.store.release(lease)
+            if begun.lease is not None:
+                await self.store.release(begun.lease)
             return None
-        return lease
+        return begun
 
     @staticmethod
     def _stored(session: Session, turn_id: str, message: str) -> JsonReply | None:
@@ -301,12 +316,11 @@ class SessionService:
                     message=message, size_hint=len(body) + 2 * len(text) + 1024))
             return reply
 
-        hint = session_hint(session.chat_id) if self._affinity is not None else None
-        binding = await self._affinity.lookup(hint) if self._affinity is not None and hint else None
+        # The chat's key binding rides in the session itself: no lookup, and the save records it.
+        bound = session.key_id if self._affinity is not None and self._affinity.enabled else ""
         try:
             result = await self._client.call("POST", f"models/{session.model}:generateContent",
-                                             model=session.model, body=body,
-                                             prefer_key=binding.key_id if binding else None)
+                                             model=session.model, body=body, prefer_key=bound or None)
         except NoKeyAvailable as exc:
             if exc.status == 503:
                 return done(_error(503, f"no API key can serve the request: {exc.message}"),
@@ -315,8 +329,10 @@ class SessionService:
                                retry_after_header(exc.retry_after)), error=exc.message)
         except UpstreamUnavailable as exc:
             return done(_error(500, f"the model could not be reached: {exc}"), error=str(exc))
-        if self._affinity is not None and hint and result.status == 200 and result.key_id is not None:
-            await self._affinity.settle(hint, binding, result.key_id)
+        used = ""
+        if self._affinity is not None and self._affinity.enabled and result.status == 200 and result.key_id:
+            self._affinity.note(bound or None, result.key_id)
+            used = result.key_id if result.key_id != bound else ""
         if result.status == 429:  # the last key tried was out of quota too: the pool is limited, not the user
             why = self._upstream_message(result)
             reply = _error(429, f"every API key is out of quota: {why}",
@@ -344,7 +360,8 @@ class SessionService:
         record = TurnRecord(turn_id, digest(message), answer.text)
         try:
             saved = await self.store.save_history(session.chat_id, history, self._clock(), lease=lease,
-                                                  expect=session.version, turn=record)
+                                                  expect=session.version, turn=record, key_id=used,
+                                                  release=True)
         except StoreUnavailable as exc:
             return done(_error(503, f"{exc}; nothing was kept, retry", {"retry-after": "5"}),
                         key_id=result.key_id, response=gemini, text=answer.text, error=str(exc))
@@ -382,11 +399,8 @@ def build_sessions(gateway: Any) -> SessionService:
     if s.redis_url:
         # A short lease renewed while the turn runs: a dead holder blocks its chat for seconds, not TIME_OUT.
         link = gateway.redis
-        store = RedisSessionStore(s.redis_url, limits, client=link.client(timeout=2.0) if link else None)
-        limiter = RedisRateLimiter(s.redis_url, limit, window, client=link.client() if link else None)
-        if link is not None:
-            link.register("sessions", store)
-            link.register("rate_limit", limiter)
+        store = RedisSessionStore(s.redis_url, limits, link=link)
+        limiter = RedisRateLimiter(s.redis_url, limit, window, link=link)
     else:
         store = MemorySessionStore(limits)
         limiter = MemoryRateLimiter(limit, window)

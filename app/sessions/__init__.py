@@ -9,11 +9,12 @@ from .lease import ChatBusy, Lease, Saved
 from .model import Session, TurnRecord, looks_like_chat_id, new_chat_id
 from .ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter, window_for
 from .redis_store import RedisSessionStore
-from .store import KeyedLock, Limits, MemorySessionStore, SessionLimitReached, SessionStore, StoreUnavailable
+from .store import Begun, KeyedLock, Limits, MemorySessionStore, SessionLimitReached, SessionStore, StoreUnavailable
 from .turns import TurnIdError, digest, find_turn, new_turn_id, parse_turn_id
 from .users import ValidUsers, parse_users
 
 __all__ = [
+    "Begun",
     "ChatBusy",
     "ConfigError",
     "KeyedLock",

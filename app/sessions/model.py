@@ -55,3 +55,4 @@ class Session:
     created: float = 0.0
     version: int = 0
     turns: list[TurnRecord] = field(default_factory=list)
+    key_id: str = ""  # the pool key the last turn used: the chat's affinity binding, kept with the chat

@@ -9,10 +9,11 @@ a refused call does not consume budget, so a client that retries after ``Retry-A
 count over one second (a fractional part is rounded), slower rates allow one call per ``1/rate`` seconds.
 
 Both limiters take ``now`` from the caller (epoch seconds) so tests drive them with a fake clock. The Redis
-one does the whole check-and-record in one Lua script, so replicas share one budget per user; if Redis fails
-it falls back to a local limiter (logged once per outage, every failure counted) and asks Redis again only
-after ``retry_interval`` seconds, so an outage costs no timeouts on the request path: a limit that protects
-the pool must not turn a Redis outage into 500s.
+one does the whole check-and-record in one Lua script, so replicas share one budget per user (the Redis
+session store runs the same check inside its one ``begin`` script: ``user_key`` and ``acquire_args`` are
+shared with it); while the process's ``RedisLink`` is not healthy it counts in a local limiter, so an
+outage costs no timeouts on the request path: a limit that protects the pool must not turn a Redis outage
+into 500s.
 """
 
 from __future__ import annotations
@@ -20,20 +21,17 @@ from __future__ import annotations
 import logging
 import math
 import secrets
-import time
 from collections import deque
 from typing import Protocol
 
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+
+from app.state.redis_link import ERRORS as _ERRORS
+from app.state.redis_link import RedisLink
 
 __all__ = ["MemoryRateLimiter", "RateLimiter", "RedisRateLimiter", "window_for"]
 
 log = logging.getLogger("gateway.sessions")
-
-_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
 
 
 def window_for(rate: float) -> tuple[int, float]:
@@ -108,49 +106,49 @@ return {0, oldest[2]}
 
 class RedisRateLimiter:
     def __init__(self, url: str, limit: int, window: float, *, prefix: str = "gg:rl:", timeout: float = 0.5,
-                 retry_interval: float = 5.0, client: aioredis.Redis | None = None) -> None:
+                 retry_interval: float = 1.0, client: aioredis.Redis | None = None,
+                 link: RedisLink | None = None) -> None:
         self.limit = limit
         self.window = window
-        self._redis: aioredis.Redis = client or aioredis.from_url(
-            url, decode_responses=True, socket_timeout=timeout, socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 1))
-        self._p = prefix
+        self._own_link = link is None
+        self._link = link if link is not None else RedisLink(url, retry_interval=retry_interval)
+        self._link.register("rate_limit")
+        self._redis: aioredis.Redis = client or self._link.client(timeout=timeout)
+        self.prefix = prefix
         self._script = self._redis.register_script(_ACQUIRE)
-        self._window_ms = max(1, math.ceil(window * 1000))
+        self.window_ms = max(1, math.ceil(window * 1000))
         self._local = MemoryRateLimiter(limit, window)
-        self._outage = False
-        self._retry_interval = retry_interval
-        self._retry_at = 0.0  # monotonic time before which Redis is not asked again
-        self.redis_errors = 0
+
+    @property
+    def redis_errors(self) -> int:
+        return self._link.errors.get("rate_limit", 0)
+
+    def user_key(self, user_id: str) -> str:
+        return f"{self.prefix}user:{user_id}"
+
+    def acquire_args(self, now: float) -> list[str | int]:
+        """now, horizon, limit, a unique member, window_ms: _ACQUIRE's ARGV."""
+        member = f"{now!r}-{secrets.token_hex(4)}"  # unique: two calls in the same microsecond both count
+        return [repr(now), repr(now - self.window), self.limit, member, self.window_ms]
+
+    def refused_wait(self, oldest: str | float, now: float) -> float:
+        return max(float(oldest) + self.window - now, 0.001)
 
     async def acquire(self, user_id: str, now: float) -> float | None:
-        if self._outage and time.monotonic() < self._retry_at:
+        if not self._link.usable():
             return self._local.acquire_now(user_id, now)
-        member = f"{now!r}-{secrets.token_hex(4)}"  # unique: two calls in the same microsecond both count
         try:
-            allowed, oldest = await self._script(
-                keys=[f"{self._p}user:{user_id}"],
-                args=[repr(now), repr(now - self.window), self.limit, member, self._window_ms])
+            allowed, oldest = await self._script(keys=[self.user_key(user_id)], args=self.acquire_args(now))
         except _ERRORS as exc:
-            self.redis_errors += 1
-            self._retry_at = time.monotonic() + self._retry_interval
-            if not self._outage:
-                self._outage = True
-                log.error("rate limiter: Redis failed (%s); limiting per replica until it is back",
-                          type(exc).__name__)
+            self._link.failed("rate_limit", exc, "acquire")
             return self._local.acquire_now(user_id, now)
-        if self._outage:
-            self._outage = False
-            log.warning("rate limiter: Redis is reachable again")
         if int(allowed):
             return None
-        return max(float(oldest) + self.window - now, 0.001)
+        return self.refused_wait(oldest, now)
 
     async def sweep(self, now: float) -> None:
         await self._local.sweep(now)
 
     async def close(self) -> None:
-        try:
-            await self._redis.aclose()
-        except _ERRORS:
-            pass
+        if self._own_link:
+            await self._link.close()

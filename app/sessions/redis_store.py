@@ -17,7 +17,11 @@ not count. chat_ids are URL-safe tokens without ``:``, so they cannot collide wi
 
 Unlike the key pool, sessions have no local fallback when Redis is down: a replica-local copy would fork a
 conversation, and a chat started during the outage would vanish afterwards. Failures raise
-:class:`StoreUnavailable` (the API answers 503 with Retry-After) and are logged once per outage.
+:class:`StoreUnavailable` (the API answers 503 with Retry-After) and are reported to the process's
+``RedisLink``; while the link is not healthy every call raises it at once, without waiting on Redis.
+
+A send_message costs two round trips: ``begin`` (load, the user's rate limit, the lease, in one script; the
+chat's key binding rides in its hash) and the save, which also releases the lease and records the binding.
 
 Turns of one chat are serialised across replicas by a short lease (``SET NX PX``, ``lease`` seconds, renewed
 every third of that while the turn runs; ``lease.py``), on top of a per-process lock so that waiters in one
@@ -40,24 +44,22 @@ import logging
 import secrets
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+
+from app.state.redis_link import ERRORS as _ERRORS
+from app.state.redis_link import RedisLink, redact_url
 
 from .lease import ChatBusy, Lease, Saved
 from .model import Session, TurnRecord
-from .store import KeyedLock, Limits, SessionLimitReached, StoreUnavailable
+from .ratelimit import RateLimiter, RedisRateLimiter
+from .store import Begun, KeyedLock, Limits, SessionLimitReached, StoreUnavailable, begin_in_steps
 from .turns import KEEP_TURNS
 
 __all__ = ["RedisSessionStore", "redact_url"]
 
 log = logging.getLogger("gateway.sessions")
-
-_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
 
 # Shared Lua: forget a session everywhere. Expects `prefix`, `cid`, `user` locals.
 _FORGET = """
@@ -122,25 +124,83 @@ end
 
 # KEYS: session, lock.
 # ARGV: now, exp, ttl_ms, prefix, chat_id, history, token, expect, deadline_ms,
-#       turn ([id, digest, answer]), keep
+#       turn ([id, digest, answer]), keep, key_id ('' = unchanged), release ('1': free the lease too)
 # Returns 1 saved, 0 gone, -1 too late, -2 lease lost, -3 stale version.
 _SAVE = _FORGET + _NOW_MS + """
-if now_ms() > tonumber(ARGV[9]) then return -1 end
-if redis.call('GET', KEYS[2]) ~= ARGV[7] then return -2 end
-local f = redis.call('HMGET', KEYS[1], 'user', 'exp', 'ver')
-if not f[1] or not f[2] then return 0 end
-if tonumber(f[2]) <= tonumber(ARGV[1]) then
-  forget(ARGV[4], KEYS[1], ARGV[5], f[1])
-  return 0
+local function save()
+  if now_ms() > tonumber(ARGV[9]) then return -1 end
+  if redis.call('GET', KEYS[2]) ~= ARGV[7] then return -2 end
+  local f = redis.call('HMGET', KEYS[1], 'user', 'exp', 'ver')
+  if not f[1] or not f[2] then return 0 end
+  if tonumber(f[2]) <= tonumber(ARGV[1]) then
+    forget(ARGV[4], KEYS[1], ARGV[5], f[1])
+    return 0
+  end
+  if (tonumber(f[3]) or 0) ~= tonumber(ARGV[8]) then return -3 end
+  local turns = cjson.decode(redis.call('HGET', KEYS[1], 'turns') or '[]')
+  turns[#turns + 1] = cjson.decode(ARGV[10])
+  local kept = {}
+  for i = math.max(1, #turns - tonumber(ARGV[11]) + 1), #turns do kept[#kept + 1] = turns[i] end
+  redis.call('HSET', KEYS[1], 'history', ARGV[6], 'ver', tonumber(ARGV[8]) + 1, 'turns', cjson.encode(kept))
+  if ARGV[12] ~= '' then redis.call('HSET', KEYS[1], 'key', ARGV[12]) end
+  keep(ARGV[4], KEYS[1], ARGV[5], f[1], ARGV[2], ARGV[3])
+  return 1
 end
-if (tonumber(f[3]) or 0) ~= tonumber(ARGV[8]) then return -3 end
-local turns = cjson.decode(redis.call('HGET', KEYS[1], 'turns') or '[]')
-turns[#turns + 1] = cjson.decode(ARGV[10])
-local kept = {}
-for i = math.max(1, #turns - tonumber(ARGV[11]) + 1), #turns do kept[#kept + 1] = turns[i] end
-redis.call('HSET', KEYS[1], 'history', ARGV[6], 'ver', tonumber(ARGV[8]) + 1, 'turns', cjson.encode(kept))
-keep(ARGV[4], KEYS[1], ARGV[5], f[1], ARGV[2], ARGV[3])
-return 1
+local code = save()
+if ARGV[13] == '1' and redis.call('GET', KEYS[2]) == ARGV[7] then redis.call('DEL', KEYS[2]) end
+return code
+"""
+
+# The start of a send_message, one step. KEYS: session, lock.
+# ARGV: now, exp, ttl_ms, prefix, chat_id, go ('1'/'0'), claimed user (''), turn_id (''),
+#       rate-limit key prefix ('' = none), then the rate limit's now, horizon, limit, member, window_ms,
+#       then the lease token, lease_ms.
+# Returns {0} unknown chat; {1, hash} loaded only (not go, or a stored turn); {2, hash, oldest call} the
+# user's rate limit refused; {3, hash, Redis ms} leased; {4, hash} the lease is held by another turn.
+_BEGIN = _FORGET + _NOW_MS + """
+local h = redis.call('HGETALL', KEYS[1])
+if #h == 0 then return {0} end
+local f = {}
+for i = 1, #h, 2 do f[h[i]] = h[i + 1] end
+if not f['user'] or not f['exp'] then redis.call('DEL', KEYS[1]) return {0} end
+if tonumber(f['exp']) <= tonumber(ARGV[1]) then
+  forget(ARGV[4], KEYS[1], ARGV[5], f['user'])
+  return {0}
+end
+if ARGV[7] ~= '' and ARGV[7] ~= f['user'] then return {0} end
+keep(ARGV[4], KEYS[1], ARGV[5], f['user'], ARGV[2], ARGV[3])
+if ARGV[6] ~= '1' then return {1, h} end
+if ARGV[8] ~= '' and f['turns'] then
+  for _, t in ipairs(cjson.decode(f['turns'])) do
+    if t[1] == ARGV[8] then return {1, h} end
+  end
+end
+if ARGV[9] ~= '' then
+  local rl = ARGV[9] .. 'user:' .. f['user']
+  redis.call('ZREMRANGEBYSCORE', rl, '-inf', ARGV[11])
+  if redis.call('ZCARD', rl) >= tonumber(ARGV[12]) then
+    local oldest = redis.call('ZRANGE', rl, 0, 0, 'WITHSCORES')
+    return {2, h, oldest[2]}
+  end
+  redis.call('ZADD', rl, ARGV[10], ARGV[13])
+  redis.call('PEXPIRE', rl, ARGV[14])
+end
+if redis.call('SET', KEYS[2], ARGV[15], 'NX', 'PX', ARGV[16]) then return {3, h, tostring(now_ms())} end
+return {4, h}
+"""
+
+# Waiting for a busy chat: take the lease and read the session under it. KEYS: session, lock.
+# ARGV: now, exp, ttl_ms, prefix, chat_id, token, lease_ms. Returns {0} busy, {1, hash or false, Redis ms}.
+_TAKE = _FORGET + _NOW_MS + """
+if not redis.call('SET', KEYS[2], ARGV[6], 'NX', 'PX', ARGV[7]) then return {0} end
+local h = redis.call('HGETALL', KEYS[1])
+local f = {}
+for i = 1, #h, 2 do f[h[i]] = h[i + 1] end
+if #h == 0 or not f['user'] or not f['exp'] or tonumber(f['exp']) <= tonumber(ARGV[1]) then
+  return {1, false, tostring(now_ms())}
+end
+keep(ARGV[4], KEYS[1], ARGV[5], f['user'], ARGV[2], ARGV[3])
+return {1, h, tostring(now_ms())}
 """
 
 # KEYS: session. ARGV: turn_id, deadline_ms.
@@ -205,13 +265,6 @@ return 0
 _SAVE_CODES = {1: Saved.SAVED, 0: Saved.GONE, -1: Saved.LOST, -2: Saved.LOST, -3: Saved.STALE}
 
 
-def redact_url(url: str) -> str:
-    """host:port/db of a Redis URL, never its password."""
-    parts = urlsplit(url)
-    host = parts.hostname or "?"
-    return f"{parts.scheme}://{host}{':' + str(parts.port) if parts.port else ''}{parts.path}"
-
-
 def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
@@ -219,13 +272,13 @@ def _dumps(value: Any) -> str:
 class RedisSessionStore:
     def __init__(self, url: str, limits: Limits, *, prefix: str = "gg:sess:", lease: float = 5.0,
                  wait: float = 5.0, timeout: float = 2.0, client: aioredis.Redis | None = None,
-                 poll: float = 0.05) -> None:
+                 poll: float = 0.05, link: RedisLink | None = None, retry_interval: float = 1.0) -> None:
         self.limits = limits
         self.wait = wait
-        self._redis: aioredis.Redis = client or aioredis.from_url(
-            url, decode_responses=True, socket_timeout=timeout, socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 1))
-        self._where = redact_url(url)
+        self._own_link = link is None
+        self._link = link if link is not None else RedisLink(url, retry_interval=retry_interval)
+        self._link.register("sessions")
+        self._redis: aioredis.Redis = client or self._link.client(timeout=timeout)
         self._p = prefix
         self._lease = lease
         self._lease_ms = max(1, int(lease * 1000))
@@ -235,8 +288,7 @@ class RedisSessionStore:
         self._poll = poll
         self._locks = KeyedLock()
         self._renewers: set[asyncio.Task[None]] = set()
-        self._outage = False
-        self.redis_errors = 0
+        self.round_trips = 0
         self._create = self._redis.register_script(_CREATE)
         self._load = self._redis.register_script(_LOAD)
         self._save = self._redis.register_script(_SAVE)
@@ -247,30 +299,43 @@ class RedisSessionStore:
         self._acquire = self._redis.register_script(_ACQUIRE)
         self._renew = self._redis.register_script(_RENEW)
         self._release = self._redis.register_script(_RELEASE)
+        self._begin = self._redis.register_script(_BEGIN)
+        self._take = self._redis.register_script(_TAKE)
 
     # -- plumbing --------------------------------------------------------------------------------------------
+
+    @property
+    def redis_errors(self) -> int:
+        return self._link.errors.get("sessions", 0)
 
     def _exp(self, now: float) -> tuple[str, int]:
         return repr(now + self.limits.ttl), max(1, int(self.limits.ttl * 1000))
 
-    def _failed(self, exc: BaseException) -> StoreUnavailable:
-        self.redis_errors += 1
-        if not self._outage:
-            self._outage = True
-            log.error("session store: Redis at %s failed (%s); session calls answer 503 until it is back",
-                      self._where, type(exc).__name__)
+    def _failed(self, exc: BaseException, op: str = "call") -> StoreUnavailable:
+        self._link.failed("sessions", exc, op)
         return StoreUnavailable(f"the session store is unavailable ({type(exc).__name__})")
 
-    def _ok(self) -> None:
-        if self._outage:
-            self._outage = False
-            log.warning("session store: Redis at %s is reachable again", self._where)
+    def _guard(self) -> None:
+        """While the link is not healthy, answer at once: no call waits on a Redis that is away."""
+        if not self._link.usable():
+            raise StoreUnavailable("the session store is unavailable (Redis is down)")
+        self.round_trips += 1
+
+    def _session(self, chat_id: str, flat: list[str]) -> Session:
+        f = dict(zip(flat[::2], flat[1::2], strict=True))
+        return Session(chat_id=chat_id, user_id=f["user"], model=f.get("model", ""),
+                       generation_config=orjson.loads(f.get("config") or "{}"),
+                       history=orjson.loads(f.get("history") or "[]"), created=float(f.get("created") or 0.0),
+                       version=int(f.get("ver") or 0),
+                       turns=[TurnRecord(*t) for t in orjson.loads(f.get("turns") or "[]")],
+                       key_id=f.get("key") or "")
 
     # -- SessionStore ----------------------------------------------------------------------------------------
 
     async def create(self, session: Session, now: float) -> list[str]:
         exp, ttl_ms = self._exp(now)
         p = self._p
+        self._guard()
         try:
             created, evicted = await self._create(
                 keys=[p + session.chat_id, f"{p}u:{session.user_id}", p + "all"],
@@ -278,45 +343,100 @@ class RedisSessionStore:
                       session.chat_id, session.user_id, session.model, _dumps(session.generation_config),
                       _dumps(session.history), repr(session.created)])
         except _ERRORS as exc:
-            raise self._failed(exc) from None
-        self._ok()
+            raise self._failed(exc, "create") from None
         if not created:
             raise SessionLimitReached(f"the gateway holds its maximum of {self.limits.max_total} sessions")
         return list(evicted)
 
     async def load(self, chat_id: str, now: float) -> Session | None:
         exp, ttl_ms = self._exp(now)
+        self._guard()
         try:
             flat = await self._load(keys=[self._p + chat_id], args=[repr(now), exp, ttl_ms, self._p, chat_id])
         except _ERRORS as exc:
-            raise self._failed(exc) from None
-        self._ok()
-        if not flat:
-            return None
-        f = dict(zip(flat[::2], flat[1::2], strict=True))
-        return Session(chat_id=chat_id, user_id=f["user"], model=f.get("model", ""),
-                       generation_config=orjson.loads(f.get("config") or "{}"),
-                       history=orjson.loads(f.get("history") or "[]"), created=float(f.get("created") or 0.0),
-                       version=int(f.get("ver") or 0),
-                       turns=[TurnRecord(*t) for t in orjson.loads(f.get("turns") or "[]")])
+            raise self._failed(exc, "load") from None
+        return self._session(chat_id, flat) if flat else None
+
+    async def begin(self, chat_id: str, now: float, *, claimed: str | None, turn_id: str | None, go: bool,
+                    limiter: RateLimiter) -> Begun:
+        if not isinstance(limiter, RedisRateLimiter):  # a limiter elsewhere: the same steps, one at a time
+            return await begin_in_steps(self, chat_id, now, claimed=claimed, turn_id=turn_id, go=go,
+                                        limiter=limiter)
+        if go and not await self._locks.acquire(chat_id, self.wait):
+            raise ChatBusy(chat_id)
+        give_up = time.monotonic() + self.wait
+        handed = False
+        try:
+            keys = [self._p + chat_id, f"{self._p}lock:{chat_id}"]
+            exp, ttl_ms = self._exp(now)
+            token = secrets.token_hex(12)
+            sent = time.monotonic()
+            self._guard()
+            try:
+                res = await self._begin(keys=keys, args=[
+                    repr(now), exp, ttl_ms, self._p, chat_id, "1" if go else "0", claimed or "", turn_id or "",
+                    limiter.prefix, *limiter.acquire_args(now), token, self._lease_ms])
+            except _ERRORS as exc:
+                raise self._failed(exc, "begin") from None
+            code = int(res[0])
+            if code == 0:
+                return Begun(None)
+            session: Session | None = self._session(chat_id, res[1])
+            if code == 1:
+                return Begun(session)
+            if code == 2:
+                return Begun(session, wait=limiter.refused_wait(res[2], now))
+            redis_ms = res[2] if code == 3 else None
+            while redis_ms is None:  # another turn holds the chat: wait for it, bounded
+                if time.monotonic() + self._poll > give_up:
+                    raise ChatBusy(chat_id)
+                await asyncio.sleep(self._poll)
+                sent = time.monotonic()
+                self._guard()
+                try:
+                    taken = await self._take(keys=keys, args=[repr(now), exp, ttl_ms, self._p, chat_id, token,
+                                                              self._lease_ms])
+                except _ERRORS as exc:
+                    raise self._failed(exc, "take") from None
+                if int(taken[0]):
+                    session = self._session(chat_id, taken[1]) if taken[1] else None
+                    redis_ms = taken[2]
+            lease = self._leased(chat_id, token, keys[1], sent, float(redis_ms))
+            handed = True
+            return Begun(session, lease)
+        finally:
+            if go and not handed:
+                self._locks.release(chat_id)
 
     async def save_history(self, chat_id: str, history: list[dict[str, Any]], now: float, *, lease: Lease,
-                           expect: int, turn: TurnRecord) -> Saved:
+                           expect: int, turn: TurnRecord, key_id: str = "", release: bool = False) -> Saved:
         if lease.lost:
+            if release:
+                await self.release(lease)
             return Saved.LOST
         exp, ttl_ms = self._exp(now)
         deadline = time.time() * 1000.0 + lease.clock_offset_ms + self._save_budget_ms
         try:
+            self._guard()
             code = int(await self._save(
                 keys=[self._p + chat_id, f"{self._p}lock:{chat_id}"],
                 args=[repr(now), exp, ttl_ms, self._p, chat_id, _dumps(history), lease.token, expect,
-                      repr(deadline), _dumps([turn.id, turn.digest, turn.response]), KEEP_TURNS]))
+                      repr(deadline), _dumps([turn.id, turn.digest, turn.response]), KEEP_TURNS, key_id,
+                      "1" if release else "0"]))
+        except StoreUnavailable:
+            if release:
+                await self.release(lease)
+            raise
         except _ERRORS as exc:
-            failure = self._failed(exc)
-            if await self._landed(chat_id, turn.id, deadline):
+            failure = self._failed(exc, "save")
+            landed = await self._landed(chat_id, turn.id, deadline)
+            if release:
+                await self.release(lease)
+            if landed:
                 return Saved.SAVED
             raise failure from None
-        self._ok()
+        if release:
+            self._released(lease)  # the script freed it
         return _SAVE_CODES[code]
 
     async def _landed(self, chat_id: str, turn_id: str, deadline: float) -> bool:
@@ -330,7 +450,6 @@ class RedisSessionStore:
             except _ERRORS:
                 await asyncio.sleep(self._poll * 4)
                 continue
-            self._ok()
             if stored:
                 return True
             if past:
@@ -340,11 +459,11 @@ class RedisSessionStore:
         return False
 
     async def delete(self, chat_id: str, now: float) -> bool:
+        self._guard()
         try:
             removed = await self._delete(keys=[self._p + chat_id], args=[repr(now), self._p, chat_id])
         except _ERRORS as exc:
-            raise self._failed(exc) from None
-        self._ok()
+            raise self._failed(exc, "delete") from None
         return bool(removed)
 
     async def acquire(self, chat_id: str, wait: float | None = None) -> Lease:
@@ -353,14 +472,14 @@ class RedisSessionStore:
         if not await self._locks.acquire(chat_id, wait):
             raise ChatBusy(chat_id)
         try:
-            key, lease = f"{self._p}lock:{chat_id}", Lease(chat_id, secrets.token_hex(12))
+            key, token = f"{self._p}lock:{chat_id}", secrets.token_hex(12)
             while True:
                 sent = time.monotonic()
+                self._guard()
                 try:
-                    taken, redis_ms = await self._acquire(keys=[key], args=[lease.token, self._lease_ms])
+                    taken, redis_ms = await self._acquire(keys=[key], args=[token, self._lease_ms])
                 except _ERRORS as exc:
-                    raise self._failed(exc) from None
-                self._ok()
+                    raise self._failed(exc, "acquire") from None
                 if taken:
                     break
                 if time.monotonic() + self._poll > give_up:
@@ -369,8 +488,13 @@ class RedisSessionStore:
         except BaseException:
             self._locks.release(chat_id)
             raise
+        return self._leased(chat_id, token, key, sent, float(redis_ms))
+
+    def _leased(self, chat_id: str, token: str, key: str, sent: float, redis_ms: float) -> Lease:
+        """A lease just taken in Redis (the local lock already held): its validity, clock offset, renewer."""
+        lease = Lease(chat_id, token)
         lease.valid_until = sent + self._lease
-        lease.clock_offset_ms = float(redis_ms) - time.time() * 1000.0
+        lease.clock_offset_ms = redis_ms - time.time() * 1000.0
         lease.renewer = asyncio.create_task(self._keep(lease, key), name="session-lease")
         return lease
 
@@ -382,12 +506,13 @@ class RedisSessionStore:
             if lease.lost:  # released meanwhile
                 return
             sent = time.monotonic()
+            if not self._link.usable():
+                continue  # no renewal while Redis is away: the lease lapses and the save is refused
             try:
                 renewed = await self._renew(keys=[key], args=[lease.token, self._lease_ms])
             except _ERRORS as exc:
-                self._failed(exc)
+                self._failed(exc, "renew")
                 continue
-            self._ok()
             if renewed:
                 lease.valid_until = sent + self._lease
             elif lease.renewer is not None:  # (after a release, the refusal is expected)
@@ -396,10 +521,11 @@ class RedisSessionStore:
             else:
                 return
 
-    async def release(self, lease: Lease) -> None:
+    def _released(self, lease: Lease) -> bool:
+        """The local half of a release: stop the renewer, free the process lock. False if done already."""
         renewer, lease.renewer = lease.renewer, None
         if renewer is None:
-            return  # released already
+            return False
         # Marked first: the renewer stops at its next step even if a Redis call swallows the cancellation
         # (seen with redis-py during a stall). It is not awaited, so a stalled renewal never delays the reply;
         # the store keeps it referenced until it ends.
@@ -408,29 +534,34 @@ class RedisSessionStore:
         if not renewer.done():
             self._renewers.add(renewer)
             renewer.add_done_callback(self._renewers.discard)
+        self._locks.release(lease.chat_id)
+        return True
+
+    async def release(self, lease: Lease) -> None:
+        if not self._released(lease) or not self._link.usable():
+            return  # released already, or Redis is away: the lease lapses by itself within seconds
         try:  # compare-and-delete: harmless when the lease lapsed or passed to another turn
+            self.round_trips += 1
             await self._release(keys=[f"{self._p}lock:{lease.chat_id}"], args=[lease.token])
-        except _ERRORS as exc:  # the lease lapses by itself within seconds
-            self._failed(exc)
-        finally:
-            self._locks.release(lease.chat_id)
+        except _ERRORS as exc:
+            self._failed(exc, "release")
 
     async def count(self, now: float) -> int:
+        self._guard()
         try:
             return int(await self._count(keys=[self._p + "all"], args=[repr(now)]))
         except _ERRORS as exc:
-            raise self._failed(exc) from None
+            raise self._failed(exc, "count") from None
 
     async def sweep(self, now: float) -> int:
+        self._guard()
         try:
             return int(await self._sweep(keys=[self._p + "all"], args=[repr(now), self._p, 500]))
         except _ERRORS as exc:
-            raise self._failed(exc) from None
+            raise self._failed(exc, "sweep") from None
 
     async def close(self) -> None:
         for renewer in list(self._renewers):
             renewer.cancel()
-        try:
-            await self._redis.aclose()
-        except _ERRORS:
-            pass
+        if self._own_link:
+            await self._link.close()

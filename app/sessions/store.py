@@ -30,10 +30,11 @@ from typing import Any, Protocol
 
 from .lease import ChatBusy, Lease, Saved
 from .model import Session, TurnRecord
-from .turns import remember
+from .ratelimit import RateLimiter
+from .turns import find_turn, remember
 
-__all__ = ["ChatBusy", "KeyedLock", "Limits", "MemorySessionStore", "Saved", "SessionLimitReached",
-           "SessionStore", "StoreUnavailable"]
+__all__ = ["Begun", "ChatBusy", "KeyedLock", "Limits", "MemorySessionStore", "Saved", "SessionLimitReached",
+           "SessionStore", "StoreUnavailable", "begin_in_steps"]
 
 
 class SessionLimitReached(Exception):
@@ -51,8 +52,27 @@ class Limits:
     max_total: int
 
 
+@dataclass(slots=True)
+class Begun:
+    """What :meth:`SessionStore.begin` found and did. ``session`` is ``None`` for an unknown chat (or one of
+    another user); ``wait`` is set when the user's rate limit refused the call (seconds until one would be
+    allowed); ``lease`` is held when the turn may run (``session`` was then read under it)."""
+
+    session: Session | None
+    lease: Lease | None = None
+    wait: float | None = None
+
+
 class SessionStore(Protocol):
     limits: Limits
+
+    async def begin(self, chat_id: str, now: float, *, claimed: str | None, turn_id: str | None, go: bool,
+                    limiter: RateLimiter) -> Begun:
+        """The start of a send_message, in as few steps as the backend allows (Redis: one round trip):
+        load the chat (refreshing its idle timer; ``claimed`` must be its user if given); unless ``go`` is
+        false or ``turn_id`` names a stored turn, count the call against the user's rate limit and take the
+        chat's lease (waiting as :meth:`acquire` does). Raises :class:`ChatBusy` past the wait."""
+        ...
 
     async def create(self, session: Session, now: float) -> list[str]:
         """Store a new session within the caps; return the chat_ids evicted to make room for it (same user).
@@ -65,9 +85,10 @@ class SessionStore(Protocol):
         ...
 
     async def save_history(self, chat_id: str, history: list[dict[str, Any]], now: float, *, lease: Lease,
-                           expect: int, turn: TurnRecord) -> Saved:
-        """Replace the history, bump the version, remember ``turn`` and refresh the idle timer, all or
-        nothing: only while ``lease`` holds the chat and the stored version is ``expect``."""
+                           expect: int, turn: TurnRecord, key_id: str = "", release: bool = False) -> Saved:
+        """Replace the history, bump the version, remember ``turn`` (and ``key_id``, the chat's key binding,
+        when given) and refresh the idle timer, all or nothing: only while ``lease`` holds the chat and the
+        stored version is ``expect``. ``release``: give the lease back in the same step, whatever the result."""
         ...
 
     async def delete(self, chat_id: str, now: float) -> bool:
@@ -201,8 +222,19 @@ class MemorySessionStore:
         # A copy: the caller builds the next turn on it, and nothing may change here before the turn succeeds.
         return replace(entry.session, history=list(entry.session.history), turns=list(entry.session.turns))
 
+    async def begin(self, chat_id: str, now: float, *, claimed: str | None, turn_id: str | None, go: bool,
+                    limiter: RateLimiter) -> Begun:
+        return await begin_in_steps(self, chat_id, now, claimed=claimed, turn_id=turn_id, go=go, limiter=limiter)
+
     async def save_history(self, chat_id: str, history: list[dict[str, Any]], now: float, *, lease: Lease,
-                           expect: int, turn: TurnRecord) -> Saved:
+                           expect: int, turn: TurnRecord, key_id: str = "", release: bool = False) -> Saved:
+        saved = self._save(chat_id, history, now, lease=lease, expect=expect, turn=turn, key_id=key_id)
+        if release:
+            await self.release(lease)
+        return saved
+
+    def _save(self, chat_id: str, history: list[dict[str, Any]], now: float, *, lease: Lease, expect: int,
+              turn: TurnRecord, key_id: str) -> Saved:
         if self._holders.get(chat_id) != lease.token or lease.lost:
             return Saved.LOST
         entry = self._live(chat_id, now)
@@ -213,6 +245,8 @@ class MemorySessionStore:
         entry.session.history = list(history)
         entry.session.version += 1
         entry.session.turns = remember(entry.session.turns, turn)
+        if key_id:
+            entry.session.key_id = key_id
         entry.expires = now + self.limits.ttl
         return Saved.SAVED
 
@@ -247,3 +281,22 @@ class MemorySessionStore:
     async def close(self) -> None:
         self._entries.clear()
         self._by_user.clear()
+
+
+async def begin_in_steps(store: SessionStore, chat_id: str, now: float, *, claimed: str | None,
+                         turn_id: str | None, go: bool, limiter: RateLimiter) -> Begun:
+    """:meth:`SessionStore.begin` as separate steps: load, rate limit, lease, load again under the lease."""
+    session = await store.load(chat_id, now)
+    if session is None or (claimed and claimed != session.user_id):
+        return Begun(None)
+    if not go or (turn_id is not None and find_turn(session.turns, turn_id) is not None):
+        return Begun(session)
+    wait = await limiter.acquire(session.user_id, now)
+    if wait is not None:
+        return Begun(session, wait=wait)
+    lease = await store.acquire(chat_id)
+    try:
+        return Begun(await store.load(chat_id, now), lease)
+    except BaseException:
+        await store.release(lease)
+        raise

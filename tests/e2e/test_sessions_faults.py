@@ -9,9 +9,7 @@ exactly once. Every call has a client timeout, so a call that hangs fails the te
 
 from __future__ import annotations
 
-import shutil
 import signal
-import subprocess
 import threading
 import time
 import uuid
@@ -22,72 +20,14 @@ from typing import Any
 
 import orjson
 import pytest
-import redis
 import requests
 
 from tests.fake_gemini.process import FakeHandle
-from tests.support.gateway import free_port, start_gateway
+from tests.support.gateway import start_gateway
+from tests.support.own_redis import OwnRedis
 
 CALL_TIMEOUT = 20.0  # far above the gateway's few seconds of waiting, far below a TIME_OUT-long hang
 ANSWERED = {200, 409, 503}  # success, busy, store unavailable: never a 500, never a hang
-
-
-class OwnRedis:
-    """A redis-server of this test's own, restartable on the same port and data directory."""
-
-    def __init__(self, folder: Path) -> None:
-        self.port = free_port()
-        self.folder = folder
-        self.process: subprocess.Popen[bytes] | None = None
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.fail("redis-server is required for the session fault tests")
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
-             "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
-        end = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.RedisError:
-                if time.monotonic() > end or self.process.poll() is not None:
-                    pytest.fail("the test's own redis-server did not start")
-                time.sleep(0.05)
-            finally:
-                client.close()
-
-    def pause(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGSTOP)  # a stall: connections stay open, nothing is answered
-
-    def resume(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGCONT)
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.kill()  # SIGKILL: no shutdown save; what survives is the AOF
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-
-    def history(self, chat_id: str) -> list[str]:
-        with redis.Redis(port=self.port, decode_responses=True) as client:
-            raw = client.hget(f"gg:sess:{chat_id}", "history")
-        return [turn["parts"][0]["text"] for turn in orjson.loads(raw or "[]")]
 
 
 @pytest.fixture

@@ -411,7 +411,7 @@ async def test_a_failure_after_unflushed_successes_counts_from_zero(redis_prefix
 async def test_redis_down_falls_back_to_memory(caplog: pytest.LogCaptureFixture) -> None:
     store = RedisPoolStore("redis://:s3cret@127.0.0.1:1/0", prefix="gg:down:", timeout=0.2, retry_interval=60)
     try:
-        with caplog.at_level(logging.WARNING, logger="app.keys.redis_store"):
+        with caplog.at_level(logging.WARNING, logger="gateway.redis"):
             assert (await store.pick(IDS, M, (), NOW)).key_id == "k0"
             assert store.degraded and store.redis_errors == 1
             # Within the retry interval, Redis is not even tried: no error, no delay.
@@ -426,7 +426,7 @@ async def test_redis_down_falls_back_to_memory(caplog: pytest.LogCaptureFixture)
             assert await store.wait(IDS, M, NOW) == 0.0
             assert await store.disabled(IDS) == {"k0": "bad"}
             assert store.redis_errors == 1
-        warnings = [r for r in caplog.records if r.name == "app.keys.redis_store"]
+        warnings = [r for r in caplog.records if r.name == "gateway.redis"]
         assert len(warnings) == 1  # logged once per outage
         assert "s3cret" not in warnings[0].getMessage()
         assert await store.ping() is False
@@ -434,14 +434,17 @@ async def test_redis_down_falls_back_to_memory(caplog: pytest.LogCaptureFixture)
         await store.close()
 
 
-async def test_every_failed_attempt_is_counted() -> None:
+async def test_while_degraded_writes_skip_redis_and_the_link_keeps_probing() -> None:
     store = RedisPoolStore("redis://127.0.0.1:1/0", prefix="gg:down:", timeout=0.2, retry_interval=0)
     try:
-        before = store.redis_errors
-        for _ in range(3):
+        await store.disable("k0", "bad", NOW)
+        assert store.degraded and store.redis_errors == 1
+        for _ in range(3):  # the link is not healthy: no Redis attempt, no error, no wait
             await store.disable("k0", "bad", NOW)
-        assert store.redis_errors >= before + 3
+        assert store.redis_errors == 1
         assert (await store.pick(IDS, M, (), NOW)).key_id == "k1"
+        assert await _until(lambda: _true_after(store._link.probes >= 3))  # its own PINGs, never a request
+        assert store.degraded
     finally:
         await store.close()
 
@@ -470,14 +473,14 @@ async def test_a_disable_missed_by_redis_is_replayed(redis_prefix: str,
     try:
         await store.disable("k0", "API_KEY_INVALID", NOW)  # written to Redis and to the local view
         flaky.down = True
-        with caplog.at_level(logging.WARNING, logger="app.keys.redis_store"):
+        with caplog.at_level(logging.WARNING, logger="gateway.redis"):
             await store.disable("k1", "API_KEY_INVALID", NOW)  # Redis missed it; the view has it
             assert store.degraded and store.redis_errors == 1
             assert await picks(store, 2) == ["k2", "k2"]
             flaky.down = False
             assert await _until(lambda: _true_after(not store.degraded))
-        messages = [r.getMessage() for r in caplog.records if r.name == "app.keys.redis_store"]
-        assert len(messages) == 2 and "reachable again" in messages[1]
+        messages = [r.getMessage() for r in caplog.records if r.name == "gateway.redis"]
+        assert len(messages) == 2 and "answers again" in messages[1]
         # Another replica (started after the outage) learns both from Redis.
         assert await other.disabled(IDS) == {"k0": "API_KEY_INVALID", "k1": "API_KEY_INVALID"}
         assert await store.ping() is True
