@@ -202,7 +202,8 @@ class PartReader:
             call_id = self._mint()
         self._used.add(call_id)
         args = call.get("args")
-        return ToolCall(call_id, str(call.get("name") or ""), args if isinstance(args, dict) else {}, signature)
+        name = str(call.get("name") or "")
+        return ToolCall(call_id, name, args if isinstance(args, dict) else {}, signature)
 
 
 def _no_id() -> str:

@@ -5,8 +5,9 @@ interleave): added, its deltas, its done events; then exactly one terminal event
 ``sequence_number`` counting from 0. Thought text opens a ``reasoning`` item (summary events); a signed
 function call gets its signature on the reasoning item before it (or on a signature-only one); a text
 signature that arrives at the end goes on a trailing signature-only reasoning item. Parts are read by
-:class:`app.gemini.parts.PartReader`, which hands over whole calls, so each call item gets one arguments delta. A stream without a finish reason, or an error
-after the commit, ends with ``error`` + ``response.failed``, never with ``response.completed``.
+:class:`app.gemini.parts.PartReader`, which hands over whole calls, so each call item gets one
+arguments delta. A stream without a finish reason, or an error after the commit, ends with ``error`` +
+``response.failed``, never with ``response.completed``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The one reader of a Gemini candidate's parts, over recorded traffic (tests/fixtures/gemini, see SOURCES.md)."""
+"""The one reader of a Gemini candidate's parts, over recorded traffic (tests/fixtures/gemini/SOURCES.md)."""
 
 from __future__ import annotations
 
@@ -39,13 +39,13 @@ def flat(per_chunk: list[list[Event]]) -> list[Event]:
     return [event for events in per_chunk for event in events]
 
 
-# -- tool loops with thought signatures -----------------------------------------------------------------------
+# -- tool loops with thought signatures ----------------------------------------------------------------------
 
 
 def test_streamed_signed_call_then_trailing_empty_text() -> None:
-    chunks = stream_chunks("native/stream-sse__function-call-thoughtSignature__gemini-3-pro__turn1__raw-body__pydantic-ai.sse")
-    signature = chunks[0]["candidates"][0]["content"]["parts"][0]["thoughtSignature"]
-    events = read_stream("native/stream-sse__function-call-thoughtSignature__gemini-3-pro__turn1__raw-body__pydantic-ai.sse")
+    name = "native/stream-sse__function-call-thoughtSignature__gemini-3-pro__turn1__raw-body__pydantic-ai.sse"
+    signature = stream_chunks(name)[0]["candidates"][0]["content"]["parts"][0]["thoughtSignature"]
+    events = read_stream(name)
     # Gemini gave no id: the protocol's minter makes one; the signature stays on the call it rode on.
     assert events == [[ToolCall("id_1", "get_country", {}, signature)], [Text("", None)]]
 
@@ -65,7 +65,8 @@ def test_vertex_thought_then_parallel_calls_reassembled_only_first_signed() -> N
 def test_an_open_streamed_call_is_closed_by_the_finish_reason() -> None:
     reader = PartReader(minter())
     assert reader.read({"content": {"parts": [{"functionCall": {"name": "f", "willContinue": True}}]}}) == []
-    assert reader.read({"content": {"parts": []}, "finishReason": "STOP"}) == [ToolCall("id_1", "f", {}, None)]
+    closing = {"content": {"parts": []}, "finishReason": "STOP"}
+    assert reader.read(closing) == [ToolCall("id_1", "f", {}, None)]
 
 
 def test_a_whole_answer_closes_open_calls_when_final() -> None:
@@ -93,7 +94,7 @@ def test_call_ids_keep_geminis_unless_empty_or_already_used_in_the_answer() -> N
     assert first.read_parts(parts[3:])[0].args == {}  # args that are not an object count as none
 
 
-# -- thoughts, text and signatures ----------------------------------------------------------------------------
+# -- thoughts, text and signatures ---------------------------------------------------------------------------
 
 
 def test_thinking_stream_thought_then_text_then_signed_empty_text() -> None:
@@ -108,11 +109,13 @@ def test_thinking_stream_thought_then_text_then_signed_empty_text() -> None:
 def test_text_with_its_own_signature() -> None:
     response = response_json("native/generate__text-with-thoughtSignature__gemini-3-pro__vercel-ai.json")
     part = response["candidates"][0]["content"]["parts"][0]
-    assert PartReader(minter()).read(response["candidates"][0]) == [Text(part["text"], part["thoughtSignature"])]
+    expected = [Text(part["text"], part["thoughtSignature"])]
+    assert PartReader(minter()).read(response["candidates"][0]) == expected
 
 
 def test_thoughts_and_answer_of_a_whole_response() -> None:
-    response = response_json("native/generate__thinking-includeThoughts-multiturn__gemini-3-pro__pydantic-ai.yaml")
+    name = "native/generate__thinking-includeThoughts-multiturn__gemini-3-pro__pydantic-ai.yaml"
+    response = response_json(name)
     events = PartReader(minter()).read(response["candidates"][0], final=True)
     parts = response["candidates"][0]["content"]["parts"]
     assert [type(e) for e in events] == [Thought if p.get("thought") else Text for p in parts]
@@ -125,7 +128,7 @@ def test_thought_media_is_a_draft_and_a_signature_only_thought_keeps_its_signatu
     assert PartReader(minter()).read_parts(parts) == [Thought("", "sig")]
 
 
-# -- code execution -------------------------------------------------------------------------------------------
+# -- code execution ------------------------------------------------------------------------------------------
 
 
 def test_streamed_code_execution_becomes_fenced_text_on_its_own_lines() -> None:
@@ -159,12 +162,13 @@ def test_whole_code_execution_answer_keeps_each_signature_on_its_part() -> None:
     assert events[-1].text == parts[-1]["text"]
 
 
-# -- media ----------------------------------------------------------------------------------------------------
+# -- media ---------------------------------------------------------------------------------------------------
 
 
 def test_streamed_image_keeps_its_signature() -> None:
     name = "native/stream-sse__image-thoughtSignature-then-empty-STOP__gemini-3-pro-image__vercel-ai.sse"
-    assert read_stream(name) == [[Media("image/jpeg", "AA==", "live-image-thought-signature")], [Text("", None)]]
+    image = Media("image/jpeg", "AA==", "live-image-thought-signature")
+    assert read_stream(name) == [[image], [Text("", None)]]
 
 
 def test_speech_audio_and_file_references() -> None:
@@ -174,16 +178,18 @@ def test_speech_audio_and_file_references() -> None:
     parts = [{"inlineData": {"mimeType": "audio/L16;codec=pcm;rate=24000", "data": pcm}},
              {"fileData": {"mimeType": "video/mp4", "fileUri": "https://example.test/v.mp4"}}]
     assert PartReader(minter()).read_parts(parts) == [
-        Media("audio/L16;codec=pcm;rate=24000", pcm, None), FileRef("video/mp4", "https://example.test/v.mp4")]
+        Media("audio/L16;codec=pcm;rate=24000", pcm, None),
+        FileRef("video/mp4", "https://example.test/v.mp4")]
     assert output_media(parts) == [Media("audio/L16;codec=pcm;rate=24000", pcm, None)]
 
 
-# -- odd shapes, endings ----------------------------------------------------------------------------------------
+# -- odd shapes, endings -------------------------------------------------------------------------------------
 
 
 def test_candidates_without_parts_read_as_nothing() -> None:
-    for name in ("native/generate__finish-MAX_TOKENS-no-parts-thinking-ate-budget__gemini-2.5-pro__pydantic-ai.yaml",
-                 "native/generate__finish-SAFETY-empty-content__gemini-1.5-flash__pydantic-ai.yaml"):
+    names = ("native/generate__finish-MAX_TOKENS-no-parts-thinking-ate-budget__gemini-2.5-pro__pydantic-ai.yaml",
+             "native/generate__finish-SAFETY-empty-content__gemini-1.5-flash__pydantic-ai.yaml")
+    for name in names:
         candidate = response_json(name)["candidates"][0]
         assert candidate_parts(candidate) == []
         assert PartReader(minter()).read(candidate, final=True) == []
@@ -191,10 +197,10 @@ def test_candidates_without_parts_read_as_nothing() -> None:
 
 
 def test_refusal_words_from_recorded_blocks() -> None:
-    candidate = response_json("native/generate__finish-SAFETY-empty-content__gemini-1.5-flash__pydantic-ai.yaml")[
-        "candidates"][0]
+    safety = "native/generate__finish-SAFETY-empty-content__gemini-1.5-flash__pydantic-ai.yaml"
+    candidate = response_json(safety)["candidates"][0]
     assert candidate["finishReason"] in CONTENT_FILTER_REASONS
     assert finish_refusal(candidate).startswith("Gemini stopped the response: SAFETY (HARM_CATEGORY_")
-    feedback = response_json("vertex/generate__promptFeedback-blockReason-MODEL_ARMOR__vertex__pydantic-ai.yaml",
-                             1)["promptFeedback"]
+    armor = "vertex/generate__promptFeedback-blockReason-MODEL_ARMOR__vertex__pydantic-ai.yaml"
+    feedback = response_json(armor, 1)["promptFeedback"]  # interaction 0 is Vertex's OAuth exchange
     assert block_refusal(feedback).startswith("Gemini blocked the prompt: MODEL_ARMOR. ")
