@@ -26,7 +26,7 @@ async def create(request: Request) -> Response:
     model = payload.get("model") if isinstance(payload, dict) else None
     reply = await admitted(request, model, lambda: gw.responses.create(
         payload, user_id=request.headers.get("x-user-id"), session_id=_session(request)))
-    return to_response(reply, keepalive=gw.settings.stream_keepalive)
+    return to_response(reply, keepalive=gw.http.stream_keepalive)
 
 
 async def compact(request: Request) -> Response:
@@ -46,7 +46,7 @@ async def completions(request: Request) -> Response:
     payload = await body_of(request)
     model = payload.get("model") if isinstance(payload, dict) else None
     reply = await admitted(request, model, lambda: gw.completions.complete(payload))
-    return to_response(reply, keepalive=gw.settings.stream_keepalive)
+    return to_response(reply, keepalive=gw.http.stream_keepalive)
 
 
 def routes() -> list[Route]:
