@@ -121,7 +121,7 @@ def _fenced(part: dict[str, Any], lead: bool) -> str:
         block = part["codeExecutionResult"] or {}
         language = "output"
         body = str(block.get("output") or "")
-    return f"{chr(10) if lead else ''}```{language}\n{body.rstrip()}\n```\n"
+    return ("\n" if lead else "") + f"```{language}\n{body.rstrip()}\n```\n"
 
 
 class PartReader:
