@@ -1,7 +1,8 @@
 """The per-process container: settings in, every shared part built once (docs/architecture.md, "The house").
 
 One pooled upstream session, one KeyManager, one state store, one analytics sink per process. Routes reach
-it through ``request.app.state.gateway``; parts never import it (they take what they need when built).
+it through ``request.app.state.gateway``; parts never import it and never see ``Settings``: each is built
+with its own frozen slice (:mod:`app.slices`) or the two or three plain values it takes.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import logging
 import re
 from typing import Any
 
+from app import slices
 from app.config import Settings
 from app.console.session import SessionSigner
 from app.keys import KeyManager, MemoryPoolStore, Ownership, PoolStore, SurgeDetector, build_hot_map, key_id
@@ -40,7 +42,7 @@ from app.services.response_store import ResponseStore, build_response_store
 from app.services.responses import ResponsesService
 from app.services.sessions import build_sessions
 from app.services.signatures import SignatureCache
-from app.upstream import GeminiClient, UpstreamConfig
+from app.upstream import GeminiClient
 
 log = logging.getLogger("gateway")
 
@@ -52,7 +54,8 @@ class Gateway:
     """Everything a request needs, built once per process."""
 
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+        self.settings = settings  # for start-up and the console's settings view; parts get slices
+        self.http = slices.routes(settings)
         # One link to Redis for every store of this process (None: memory mode).
         self.redis = RedisLink(settings.redis_url) if settings.redis_url else None
         # Client tokens: ALLOWED_TOKENS at first, then whatever the durable store holds (same interface).
@@ -63,21 +66,20 @@ class Gateway:
         self.metrics_guard = TokenGuard([settings.metrics_token] if settings.metrics_token else [])
         self.metrics = Metrics()
         self.store: PoolStore = self._store(self.redis)
-        self.keys = KeyManager(settings.api_keys, self.store, max_failures=settings.max_failures,
+        self.keys = KeyManager(settings.api_keys, self.store, options=slices.pool(settings),
                                project_of=self._projects(settings),
                                surge=SurgeDetector(settings.ip_limit_threshold, settings.ip_limit_window),
-                               max_wait=settings.max_wait, max_concurrent=settings.max_concurrent_per_key,
                                policies=self._policies(settings))
         self.routes = RouteTable(default_proxy=settings.outbound_proxy,
                                  proxies=self._by_id(settings, settings.key_proxies),
                                  kinds=self._by_id(settings, settings.key_kinds))
         self.durable = self._durable(settings)
-        self.client = GeminiClient(UpstreamConfig.from_settings(settings), self.keys,
+        self.client = GeminiClient(slices.upstream(settings), self.keys,
                                    on_outcome=self.metrics.upstream, on_first_event=self.metrics.first_token,
                                    on_report=self.durable.on_report if self.durable else None,
                                    routes=self.routes)
         self.prober = KeyProber(self.keys, self.client, interval=settings.check_interval)
-        self.events: EventSink = build_event_sink(settings)
+        self.events: EventSink = build_event_sink(slices.analytics(settings))
         if self.durable is not None:
             self.events = self.durable.tap(self.events)  # counts usage, then hands on to analytics
         self.signatures = SignatureCache()
@@ -106,7 +108,8 @@ class Gateway:
         self.media = MediaGenService(self.client, MediaModels(settings.image_model, settings.tts_model,
                                                               settings.transcribe_model), self.events)
         self.native = NativeService(self.client, self.events, self.affinity)
-        self.sessions = build_sessions(self)
+        self.sessions = build_sessions(slices.sessions(settings), client=self.client, events=self.events,
+                                       redis=self.redis, affinity=self.affinity)
 
     @staticmethod
     def _projects(settings: Settings) -> dict[str, str]:

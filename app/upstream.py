@@ -23,7 +23,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 import aiohttp
 import orjson
@@ -62,14 +62,6 @@ class UpstreamConfig:
     backoff_cap: float = 4.0
     #: Vertex AI express root (``.../v1``): Vertex keys call ``{vertex_base_url}/publishers/google/models/...``.
     vertex_base_url: str = "https://aiplatform.googleapis.com/v1"
-
-    @classmethod
-    def from_settings(cls, settings: Any) -> UpstreamConfig:
-        """The slice of ``Settings`` the client uses."""
-        return cls(base_url=settings.base_url, max_retries=settings.max_retries, time_out=settings.time_out,
-                   connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout,
-                   connections=settings.upstream_connections, probe_model=settings.probe_model,
-                   vertex_base_url=settings.vertex_base_url)
 
 
 @dataclass(slots=True)

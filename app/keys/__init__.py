@@ -14,6 +14,7 @@ from app.errors import NoKeyAvailable, OwnerUnavailable
 
 from .hotmap import HotMap, MemoryHotMap, RedisHotMap, build_hot_map
 from .manager import KeyManager, Lease, UnknownKey
+from .options import PoolOptions
 from .ownership import Owner, Ownership, tenant_of
 from .quota_time import next_pacific_midnight
 from .redis_store import RedisPoolStore
@@ -26,6 +27,7 @@ __all__ = [
     "HotMap",
     "MemoryHotMap",
     "Owner",
+    "PoolOptions",
     "OwnerUnavailable",
     "Ownership",
     "RedisHotMap",

@@ -60,6 +60,7 @@ from .accounting import Charge, RequestAccount, countable
 from .classify import Outcome, OutcomeKind
 from .ids import key_id as make_key_id
 from .key_policy import KeyPolicies
+from .options import PoolOptions
 from .quota_time import next_pacific_midnight
 from .rotation import Plan, Planner
 from .surge import SurgeDetector
@@ -189,9 +190,7 @@ class KeyManager:
         keys: Sequence[str],
         store: PoolStore,
         *,
-        max_failures: int = 3,
-        max_wait: float = 0.0,
-        max_concurrent: int = 0,
+        options: PoolOptions = PoolOptions(),
         clock: Callable[[], float] = time.time,
         project_of: Mapping[str, str] | None = None,
         surge: SurgeDetector | None = None,
@@ -200,9 +199,9 @@ class KeyManager:
         self._store = store
         self.policies = policies or KeyPolicies()
         self.surge = surge or SurgeDetector()
-        self._max_failures = max(1, max_failures)
-        self._max_wait = max_wait
-        self._max_concurrent = max_concurrent
+        self._max_failures = max(1, options.max_failures)
+        self._max_wait = options.max_wait
+        self._max_concurrent = options.max_concurrent
         self._clock = clock
         self._project_of: dict[str, str] = dict(project_of or {})
         self._keys: dict[str, str] = {}

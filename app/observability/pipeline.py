@@ -1,6 +1,7 @@
 """The analytics pipeline: publish() fans each event out to one queue per exporter, and nothing more.
 
-Built once per process from the settings (:func:`build_event_sink`). The request path pays for a counter and
+Built once per process from its :class:`AnalyticsConfig` slice (:func:`build_event_sink`). The request path
+pays for a counter and
 one deque append per exporter; everything else (payload building, redaction, JSON, HTTP, disk) happens in the
 exporters' own tasks. Shutdown gives the exporters ``ANALYTICS_FLUSH_TIMEOUT`` seconds to empty their queues,
 then cancels them and counts what was left as dropped, so a dead collector cannot hold a deploy hostage.
@@ -10,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
-from app.config import Settings
 from app.observability.events import EventSink, Interaction, NullSink
 from app.observability.exporter import Exporter
 from app.observability.jsonl import JsonLinesExporter, analytics_record, interaction_log_line
@@ -22,6 +23,29 @@ from app.observability.worker import ExporterWorker
 log = logging.getLogger("gateway.analytics")
 
 CLOSE_TIMEOUT = 2.0  # seconds for an exporter to release its client or file after the flush
+
+
+@dataclass(frozen=True, slots=True)
+class AnalyticsConfig:
+    """The settings the analytics pipeline and its exporters use (README, settings table)."""
+
+    interaction_log: str | None = None
+    log_messages: bool = True
+    analytics_jsonl: str | None = None
+    redact_content: bool = False
+    batch_size: int = 256
+    queue_size: int = 10000
+    queue_bytes: int = 64 * 1024 * 1024
+    flush_timeout: float = 5.0
+    reconify_endpoint: str | None = None
+    reconify_app_key: str | None = field(default=None, repr=False)
+    reconify_api_key: str | None = field(default=None, repr=False)
+    reconify_session_timeout: int = 10
+    reconify_timeout: float = 10.0
+    reconify_max_attempts: int = 4
+    reconify_retry_backoff: float = 0.5
+    reconify_retry_backoff_max: float = 30.0
+    reconify_concurrency: int = 4
 
 
 class AnalyticsPipeline:
@@ -87,38 +111,35 @@ class AnalyticsPipeline:
                 "publish_errors": self.publish_errors, "exporters": exporters}
 
 
-def build_exporters(settings: Settings) -> list[Exporter]:
+def build_exporters(config: AnalyticsConfig) -> list[Exporter]:
     exporters: list[Exporter] = []
-    if settings.interaction_log:
-        log_messages = settings.log_messages
+    if config.interaction_log:
+        log_messages = config.log_messages
         exporters.append(JsonLinesExporter(
-            "interaction_log", settings.interaction_log, wants_bodies=False,
-            batch_size=settings.analytics_batch_size,
+            "interaction_log", config.interaction_log, wants_bodies=False, batch_size=config.batch_size,
             formatter=lambda e: interaction_log_line(e, log_messages=log_messages)))
-    if settings.analytics_jsonl:
-        timeout, redact = settings.reconify_session_timeout, settings.analytics_redact_content
+    if config.analytics_jsonl:
+        timeout, redact = config.reconify_session_timeout, config.redact_content
         exporters.append(JsonLinesExporter(
-            "analytics_jsonl", settings.analytics_jsonl, wants_bodies=True,
-            batch_size=settings.analytics_batch_size,
+            "analytics_jsonl", config.analytics_jsonl, wants_bodies=True, batch_size=config.batch_size,
             formatter=lambda e: analytics_record(e, session_timeout=timeout, redact=redact)))
-    if settings.reconify_endpoint:
-        if not (settings.reconify_app_key and settings.reconify_api_key):
+    if config.reconify_endpoint:
+        if not (config.reconify_app_key and config.reconify_api_key):
             log.warning("RECONIFY_ENDPOINT is set but RECONIFY_APP_KEY or RECONIFY_API_KEY is not: "
                         "Reconify export is off")
         else:
             exporters.append(ReconifyExporter(
-                settings.reconify_endpoint, app_key=settings.reconify_app_key,
-                api_key=settings.reconify_api_key, session_timeout=settings.reconify_session_timeout,
-                redact=settings.analytics_redact_content, timeout=settings.reconify_timeout,
-                max_attempts=settings.reconify_max_attempts, backoff=settings.reconify_retry_backoff,
-                backoff_max=settings.reconify_retry_backoff_max, concurrency=settings.reconify_concurrency))
+                config.reconify_endpoint, app_key=config.reconify_app_key,
+                api_key=config.reconify_api_key, session_timeout=config.reconify_session_timeout,
+                redact=config.redact_content, timeout=config.reconify_timeout,
+                max_attempts=config.reconify_max_attempts, backoff=config.reconify_retry_backoff,
+                backoff_max=config.reconify_retry_backoff_max, concurrency=config.reconify_concurrency))
     return exporters
 
 
-def build_event_sink(settings: Settings) -> EventSink:
-    exporters = build_exporters(settings)
+def build_event_sink(config: AnalyticsConfig) -> EventSink:
+    exporters = build_exporters(config)
     if not exporters:
         return NullSink()
-    return AnalyticsPipeline(exporters, queue_size=settings.analytics_queue_size,
-                             queue_bytes=settings.analytics_queue_bytes,
-                             flush_timeout=settings.analytics_flush_timeout)
+    return AnalyticsPipeline(exporters, queue_size=config.queue_size, queue_bytes=config.queue_bytes,
+                             flush_timeout=config.flush_timeout)

@@ -56,16 +56,16 @@ def _session(request: Request) -> str | None:
 
 async def messages(request: Request) -> Response:
     gw = gateway(request)
-    payload = await read_json(request, gw.settings.max_request_body)
+    payload = await read_json(request, gw.http.max_request_body)
     model = payload.get("model") if isinstance(payload, dict) else None
     reply = await admitted(request, model, lambda: gw.messages.create(payload, session_id=_session(request),
                                                                           hint=affinity_hint(request.headers)))
-    return to_response(reply, keepalive=gw.settings.stream_keepalive)
+    return to_response(reply, keepalive=gw.http.stream_keepalive)
 
 
 async def count_tokens(request: Request) -> Response:
     gw = gateway(request)
-    payload = await read_json(request, gw.settings.max_request_body)
+    payload = await read_json(request, gw.http.max_request_body)
     return to_response(await gw.messages.count_tokens(payload))
 
 

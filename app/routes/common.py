@@ -1,8 +1,9 @@
-"""Small helpers every router shares: the gateway container, body reading with a size cap."""
+"""Small helpers every router shares: the gateway container, the routes' settings, body reading with a cap."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -20,6 +21,17 @@ class BodyError(InvalidRequest):
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message, code="request_too_large" if status == 413 else "invalid_body")
         self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class RouteConfig:
+    """The settings route handlers read: ``MAX_REQUEST_BODY`` (bytes), ``BODY_TIMEOUT`` and
+    ``STREAM_KEEPALIVE`` (seconds), ``MODEL_SEARCH`` (models listed with search enabled)."""
+
+    max_request_body: int = 32 * 1024 * 1024
+    body_timeout: float = 30.0
+    stream_keepalive: float = 15.0
+    model_search: tuple[str, ...] = ()
 
 
 def gateway(request: Request) -> Gateway:
@@ -57,7 +69,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 def _body_timeout(request: Request) -> float | None:
     gw = getattr(request.app.state, "gateway", None)
-    return getattr(getattr(gw, "settings", None), "body_timeout", None)
+    return getattr(getattr(gw, "http", None), "body_timeout", None)
 
 
 async def read_json(request: Request, limit: int) -> Any:

@@ -76,7 +76,7 @@ async def call_model(request: Request) -> Response:
     model, sep, method = request.path_params["name"].removeprefix("models/").rpartition(":")
     if not sep:
         raise NotFound("Expected models/{model}:{method}")
-    body = await read_body(request, gw.settings.max_request_body)
+    body = await read_body(request, gw.http.max_request_body)
     if method in BATCH_METHODS and valid_model(model):
         return to_response(await gw.resources.create_batch(model, method, body, _caller(request),
                                                            _query(request)))

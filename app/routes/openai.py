@@ -52,7 +52,7 @@ SURFACE = Surface("openai", render, authenticate)
 
 async def body_of(request: Request) -> Any:
     """The JSON body, within ``MAX_REQUEST_BODY``; refusals are rendered by the surface."""
-    return await read_json(request, gateway(request).settings.max_request_body)
+    return await read_json(request, gateway(request).http.max_request_body)
 
 
 async def chat_completions(request: Request) -> Response:
@@ -62,7 +62,7 @@ async def chat_completions(request: Request) -> Response:
     reply = await admitted(request, model, lambda: gw.chat.complete(
         payload, user_id=request.headers.get("x-user-id"), session_id=request.headers.get("x-session-id"),
         caller=Caller(tenant_of(bearer(request.headers))), hint=affinity_hint(request.headers)))
-    return to_response(reply, keepalive=gw.settings.stream_keepalive)
+    return to_response(reply, keepalive=gw.http.stream_keepalive)
 
 
 async def embeddings(request: Request) -> Response:
@@ -74,7 +74,7 @@ async def embeddings(request: Request) -> Response:
 async def _listing(request: Request) -> dict[str, Any]:
     gw = gateway(request)
     created = int(time.time())
-    listing = models_from_gemini(await gw.catalog.models(), search_models=gw.settings.model_search,
+    listing = models_from_gemini(await gw.catalog.models(), search_models=gw.http.model_search,
                                  created=created)
     listing["data"].extend(alias_entries(gw.media.models, created))  # what each media route uses
     return listing

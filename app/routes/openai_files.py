@@ -43,7 +43,7 @@ def _translated(reply: JsonReply) -> Response | None:
 
 async def create(request: Request) -> Response:
     gw = gateway(request)
-    limit = gw.settings.max_request_body
+    limit = gw.http.max_request_body
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > limit:
         return _error(413, f"the upload is larger than the limit of {limit} bytes (MAX_REQUEST_BODY)", "file")

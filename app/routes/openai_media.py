@@ -27,7 +27,7 @@ IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp", "image/heic", "image/hei
 
 async def _form(request: Request) -> tuple[dict[str, Any], list[tuple[str, UploadFile]]]:
     """Text fields and uploaded files of a multipart body, whole body within the gateway's limit."""
-    limit = gateway(request).settings.max_request_body
+    limit = gateway(request).http.max_request_body
     if "multipart/form-data" not in request.headers.get("content-type", ""):
         raise InvalidRequest("this route takes a multipart/form-data body")
     await read_body(request, limit)

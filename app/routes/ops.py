@@ -28,7 +28,7 @@ async def health(request: Request) -> Response:
     summary: dict[str, object] = {
         "status": "ok" if counts["total"] else "no_keys",
         "keys": counts,
-        "store": "redis" if gw.settings.redis_url else "memory",
+        "store": "redis" if gw.redis is not None else "memory",
     }
     if not counts["total"]:
         summary["message"] = "no API keys are configured: set API_KEYS"

@@ -48,7 +48,7 @@ def _query(request: Request) -> str:
 
 
 async def _body(request: Request) -> bytes:
-    return await read_body(request, gateway(request).settings.max_request_body)
+    return await read_body(request, gateway(request).http.max_request_body)
 
 
 def _prefix(request: Request) -> str:

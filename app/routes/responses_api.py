@@ -28,7 +28,7 @@ async def create(request: Request) -> Response:
     reply = await admitted(request, model, lambda: gw.responses.create(
         payload, user_id=request.headers.get("x-user-id"), session_id=_session(request),
         hint=affinity_hint(request.headers)))
-    return to_response(reply, keepalive=gw.settings.stream_keepalive)
+    return to_response(reply, keepalive=gw.http.stream_keepalive)
 
 
 async def compact(request: Request) -> Response:
@@ -48,7 +48,7 @@ async def completions(request: Request) -> Response:
     payload = await body_of(request)
     model = payload.get("model") if isinstance(payload, dict) else None
     reply = await admitted(request, model, lambda: gw.completions.complete(payload))
-    return to_response(reply, keepalive=gw.settings.stream_keepalive)
+    return to_response(reply, keepalive=gw.http.stream_keepalive)
 
 
 def routes() -> list[Route]:

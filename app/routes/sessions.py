@@ -36,7 +36,7 @@ SURFACE = Surface("session", render)
 
 async def _payload(request: Request) -> Any:
     try:
-        return await read_json(request, gateway(request).settings.max_request_body)
+        return await read_json(request, gateway(request).http.max_request_body)
     except BodyError as exc:
         if exc.status in (408, 413):
             raise

@@ -30,6 +30,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -72,11 +73,12 @@ from app.sessions import (
     user_turn,
     window_for,
 )
+from app.state.redis_link import RedisLink
 from app.upstream import GeminiClient, UpstreamResponse
 
 log = logging.getLogger("gateway.sessions")
 
-__all__ = ["SessionService", "build_sessions"]
+__all__ = ["SessionService", "SessionsConfig", "build_sessions"]
 
 _UNKNOWN_CHAT = "unknown chat_id: the chat does not exist, has ended or has expired"
 _BUSY = ("another message of this chat is still being answered; send this one after it has its answer "
@@ -389,22 +391,37 @@ class SessionService:
         return scrub(message, self._secrets)[:_MAX_ERROR_TEXT]
 
 
-def build_sessions(gateway: Any) -> SessionService:
-    """The sessions service over the process's upstream client and events; Redis if ``REDIS_URL`` is set."""
-    s = gateway.settings
-    limits = Limits(ttl=s.session_ttl, max_per_user=s.session_max_per_user, max_total=s.session_max_total)
-    limit, window = window_for(s.user_rate_limit)
+@dataclass(frozen=True, slots=True)
+class SessionsConfig:
+    """The settings the chat sessions API uses (README, settings table)."""
+
+    valid_users_file: str = "valid_users.txt"
+    valid_users: tuple[str, ...] = ()
+    default_model: str = "gemini-2.5-flash"
+    ttl: float = 1800.0
+    max_per_user: int = 20
+    max_total: int = 10000
+    max_history: int = 100
+    user_rate_limit: float = 2.0
+    #: The pool's keys, only to scrub them from upstream messages shown to a user.
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+
+
+def build_sessions(config: SessionsConfig, *, client: GeminiClient, events: EventSink,
+                   redis: RedisLink | None = None, affinity: Affinity | None = None) -> SessionService:
+    """The sessions service over the process's upstream client and events; in Redis when there is a link."""
+    limits = Limits(ttl=config.ttl, max_per_user=config.max_per_user, max_total=config.max_total)
+    limit, window = window_for(config.user_rate_limit)
     store: SessionStore
     limiter: RateLimiter
-    if s.redis_url:
+    if redis is not None:
         # A short lease renewed while the turn runs: a dead holder blocks its chat for seconds, not TIME_OUT.
-        link = gateway.redis
-        store = RedisSessionStore(s.redis_url, limits, link=link)
-        limiter = RedisRateLimiter(s.redis_url, limit, window, link=link)
+        store = RedisSessionStore(redis.url, limits, link=redis)
+        limiter = RedisRateLimiter(redis.url, limit, window, link=redis)
     else:
         store = MemorySessionStore(limits)
         limiter = MemoryRateLimiter(limit, window)
-    return SessionService(client=gateway.client, store=store, limiter=limiter,
-                          users=ValidUsers(s.valid_users_file, extra=s.valid_users), events=gateway.events,
-                          default_model=s.session_default_model, max_history=s.session_max_history,
-                          secrets=s.api_keys, affinity=getattr(gateway, "affinity", None))
+    return SessionService(client=client, store=store, limiter=limiter,
+                          users=ValidUsers(config.valid_users_file, extra=config.valid_users), events=events,
+                          default_model=config.default_model, max_history=config.max_history,
+                          secrets=config.secrets, affinity=affinity)

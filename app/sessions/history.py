@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from app.gemini.parts import answer_text
+
 __all__ = ["ModelReply", "user_turn", "build_request", "read_reply", "append_exchange"]
 
 
@@ -54,8 +56,7 @@ def read_reply(response: object) -> ModelReply:
         reason = candidate.get("finishReason")
         why = f" (finishReason: {reason})" if reason else ""
         return ModelReply(None, "", f"the model returned an empty answer{why}")
-    text = "".join(p["text"] for p in parts
-                   if isinstance(p, dict) and isinstance(p.get("text"), str) and not p.get("thought"))
+    text = answer_text(parts)
     return ModelReply({**content, "role": "model"}, text)
 
 

@@ -26,6 +26,7 @@ from app.keys import (
     NoKeyAvailable,
     Outcome,
     OutcomeKind,
+    PoolOptions,
     RequestAccount,
     classify,
     key_id,
@@ -118,7 +119,8 @@ async def clients() -> AsyncIterator[list[GeminiClient]]:
 def pool(gemini: Gemini, clients: list[GeminiClient]) -> Callable[..., Any]:
     async def make(keys: list[str] = KEYS, *, max_failures: int = 3, max_concurrent: int = 0,
                    **config: Any) -> GeminiClient:
-        manager = KeyManager(keys, MemoryPoolStore(), max_failures=max_failures, max_concurrent=max_concurrent)
+        options = PoolOptions(max_failures=max_failures, max_concurrent=max_concurrent)
+        manager = KeyManager(keys, MemoryPoolStore(), options=options)
         # A generous read timeout: a loaded machine must not turn an answer into a timeout. The slow-spell
         # tests set a short one (their upstream stalls for good).
         settings: dict[str, Any] = {"read_timeout": 2.0, "time_out": 10.0, "backoff_base": 0.001,

@@ -5,8 +5,10 @@
 usage) and ``message_stop``. A whole (non-stream) answer is fed as one chunk and assembled by
 :mod:`.response`, so both paths say the same thing for the same parts.
 
-* Thought parts -> one ``thinking`` block (``thinking_delta``s); text parts -> a ``text`` block; each
-  complete ``functionCall`` -> a ``tool_use`` block with one ``input_json_delta`` holding the whole JSON.
+* Parts are read by :class:`app.gemini.parts.PartReader`. Thoughts -> one ``thinking`` block
+  (``thinking_delta``s); text (code execution included, fenced by the reader) -> a ``text`` block; each
+  complete call -> a ``tool_use`` block with one ``input_json_delta`` holding the whole JSON, its id Gemini's
+  or a minted ``toolu_gw_…``. Output media has no Anthropic response block and is left out.
 * Signatures (see :mod:`.signatures`): with thinking on, a signature closes the open thinking block with a
   ``signature_delta`` (or opens an empty one) before the part it signed. A text signature that arrives after
   its text already streamed (Gemini sends it on a trailing empty part) cannot precede it and is dropped:
@@ -24,9 +26,9 @@ from typing import Any
 
 import orjson
 
+from app.gemini.parts import CONTENT_FILTER_REASONS, PartReader, Text, Thought, ToolCall
 from app.protocols.anthropic.content import MINTED_PREFIX
 from app.protocols.anthropic.signatures import wrap
-from app.protocols.openai_chat.candidates import CONTENT_FILTER_REASONS, PartialCalls
 from app.protocols.openai_chat.errors import UpstreamStreamError
 
 __all__ = ["Event", "MessageStream", "mint_message_id", "usage_from_gemini"]
@@ -72,8 +74,7 @@ class MessageStream:
         self._index = -1
         self._open: str | None = None          # kind of the open block
         self._open_signed = False              # the open thinking block already has its signature
-        self._calls = PartialCalls()
-        self._used_ids: set[str] = set()
+        self._reader = PartReader(_mint_tool_use_id)
         self._tool_uses = 0
         self._reason: str | None = None
         self._blocked = False
@@ -113,51 +114,34 @@ class MessageStream:
 
     # -- parts ----------------------------------------------------------------------------------------------
 
-    def _thought(self, out: list[Event], part: dict[str, Any]) -> None:
+    def _thought(self, out: list[Event], thought: Thought) -> None:
         if not self._thinking:
             return
         if self._open != "thinking" or self._open_signed:
             self._start(out, "thinking", {"type": "thinking", "thinking": "", "signature": ""})
-        if part["text"]:
-            self._delta(out, {"type": "thinking_delta", "thinking": part["text"]})
-        if part.get("thoughtSignature"):
-            self._delta(out, {"type": "signature_delta", "signature": wrap(part["thoughtSignature"])})
+        if thought.text:
+            self._delta(out, {"type": "thinking_delta", "thinking": thought.text})
+        if thought.signature:
+            self._delta(out, {"type": "signature_delta", "signature": wrap(thought.signature)})
             self._open_signed = True
 
-    def _text(self, out: list[Event], part: dict[str, Any]) -> None:
-        signature = part.get("thoughtSignature")
-        if self._thinking and signature and self._open != "text":
-            self._sign(out, signature)
-        if not part["text"]:
+    def _text(self, out: list[Event], text: Text) -> None:
+        if self._thinking and text.signature and self._open != "text":
+            self._sign(out, text.signature)
+        if not text.text:
             return
         if self._open != "text":
             self._start(out, "text", {"type": "text", "text": ""})
-        self._delta(out, {"type": "text_delta", "text": part["text"]})
-        self.text_parts.append(part["text"])
+        self._delta(out, {"type": "text_delta", "text": text.text})
+        self.text_parts.append(text.text)
 
-    def _code(self, out: list[Event], part: dict[str, Any]) -> None:
-        code = part.get("executableCode")
-        if isinstance(code, dict):
-            text = f"\n```{str(code.get('language', '')).lower()}\n{code.get('code', '')}\n```\n"
-        else:
-            result = part.get("codeExecutionResult") or {}
-            text = f"\n```output\n{result.get('output', '') if isinstance(result, dict) else ''}\n```\n"
-        self._text(out, {"text": text})
-
-    def _tool_use(self, out: list[Event], call: dict[str, Any], signature: str | None) -> None:
-        if signature and self._thinking:
-            self._sign(out, signature)
-        use_id = call.get("id")
-        if not isinstance(use_id, str) or not use_id or use_id in self._used_ids:
-            use_id = _mint_tool_use_id()
-        self._used_ids.add(use_id)
-        if signature:
-            self.signatures[use_id] = signature
-        args = call.get("args")
-        self._start(out, "tool_use", {"type": "tool_use", "id": use_id, "name": str(call.get("name", "")),
-                                      "input": {}})
-        self._delta(out, {"type": "input_json_delta",
-                          "partial_json": orjson.dumps(args if isinstance(args, dict) else {}).decode()})
+    def _tool_use(self, out: list[Event], call: ToolCall) -> None:
+        if call.signature:
+            if self._thinking:
+                self._sign(out, call.signature)
+            self.signatures[call.id] = call.signature
+        self._start(out, "tool_use", {"type": "tool_use", "id": call.id, "name": call.name, "input": {}})
+        self._delta(out, {"type": "input_json_delta", "partial_json": orjson.dumps(call.args).decode()})
         self._close(out)
         self._tool_uses += 1
 
@@ -197,21 +181,14 @@ class MessageStream:
                 self._reason = str(feedback["blockReason"])
             return out
         candidate = candidates[0] if isinstance(candidates[0], dict) else {}
-        content = candidate.get("content")
-        parts = content.get("parts") if isinstance(content, dict) else None
-        for part in parts if isinstance(parts, list) else ():
-            if not isinstance(part, dict):
-                continue
-            if "functionCall" in part:
-                for call, signature in self._calls.feed(part):
-                    self._tool_use(out, call, signature)
-            elif isinstance(part.get("text"), str):
-                (self._thought if part.get("thought") else self._text)(out, part)
-            elif "executableCode" in part or "codeExecutionResult" in part:
-                self._code(out, part)
+        for event in self._reader.read(candidate):
+            if isinstance(event, Text):
+                self._text(out, event)
+            elif isinstance(event, Thought):
+                self._thought(out, event)
+            elif isinstance(event, ToolCall):
+                self._tool_use(out, event)
         if candidate.get("finishReason"):
-            for call, signature in self._calls.flush():
-                self._tool_use(out, call, signature)
             self._reason = str(candidate["finishReason"])
         return out
 

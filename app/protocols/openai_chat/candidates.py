@@ -1,7 +1,7 @@
-"""What one Gemini candidate means in OpenAI terms: finish reasons, tool calls, text pieces, refusals.
+"""What one Gemini candidate means in OpenAI terms: finish reasons, tool calls, images, refusals.
 
 Shared by the whole-response translator and the stream translator so both produce the same message for the
-same parts. Decisions:
+same parts, which both read with :class:`app.gemini.parts.PartReader`. Decisions:
 
 * ``finish_reason``: any function call in the answer -> ``tool_calls`` (Gemini ends tool turns with STOP);
   STOP -> ``stop``; MAX_TOKENS -> ``length``; safety-type reasons (SAFETY, RECITATION, LANGUAGE, OTHER,
@@ -11,12 +11,13 @@ same parts. Decisions:
   is kept in the choice as ``native_finish_reason`` so the client can still tell what happened.
 * A ``content_filter`` ending carries a human-readable reason in ``message.refusal`` (OpenAI's field for
   "the model declined"), built from the finish/block reason, its message and the blocked safety categories.
-* Tool call ids: Gemini's ``functionCall.id`` when it gave a non-empty one not used yet in this answer, else a
-  minted ``call_gw_…`` id. The call's thought signature is reported to the caller (to remember) and also put
-  on the tool call as ``extra_content.google.thought_signature``, Google's compat shape, so clients that echo
-  tool calls verbatim round-trip it without the gateway's memory.
-* ``executableCode``/``codeExecutionResult`` (the codeExecution tool) become fenced blocks in the content.
-* Output images (``inlineData``) become ``message.images`` data URLs (the convention OpenRouter/LiteLLM use).
+* Tool call ids: the reader's (Gemini's when usable, else a minted ``call_gw_…`` id). The call's thought
+  signature is reported to the caller (to remember) and also put on the tool call as
+  ``extra_content.google.thought_signature``, Google's compat shape, so clients that echo tool calls verbatim
+  round-trip it without the gateway's memory.
+* Code execution arrives from the reader as fenced blocks in the text; thought text is ``reasoning_content``.
+* Output images (``inlineData``; the reader leaves thought drafts out) become ``message.images`` data URLs
+  (the convention OpenRouter/LiteLLM use).
 """
 
 from __future__ import annotations
@@ -25,26 +26,18 @@ from typing import Any
 
 import orjson
 
-from app.gemini.assemble import PartialCalls
+from app.gemini.parts import CONTENT_FILTER_REASONS, Media, PartReader, ToolCall
 from app.protocols.openai_chat.ids import mint_tool_call_id
 
 __all__ = [
-    "CONTENT_FILTER_REASONS",
-    "PartialCalls",
-    "TextTail",
-    "block_refusal",
-    "finish_refusal",
     "logprobs_from_gemini",
     "map_finish_reason",
     "native_reason",
     "output_image",
+    "part_reader",
     "tool_call",
 ]
 
-CONTENT_FILTER_REASONS = frozenset({
-    "SAFETY", "RECITATION", "LANGUAGE", "OTHER", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY",
-    "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION", "IMAGE_OTHER", "NO_IMAGE",
-})
 _LOSSLESS = frozenset({"STOP", "MAX_TOKENS"})
 
 
@@ -64,89 +57,28 @@ def native_reason(reason: Any) -> str | None:
     return reason if isinstance(reason, str) and reason not in _LOSSLESS else None
 
 
-def _blocked_categories(ratings: Any) -> list[str]:
-    if not isinstance(ratings, list):
-        return []
-    return [str(r.get("category")) for r in ratings
-            if isinstance(r, dict) and r.get("blocked") and r.get("category")]
+def part_reader(used_ids: set[str]) -> PartReader:
+    """A reader for one choice; ``used_ids`` is shared by every choice of the answer."""
+    return PartReader(mint_tool_call_id, used_ids)
 
 
-def finish_refusal(candidate: dict[str, Any]) -> str:
-    """Why Gemini stopped a candidate with a safety-type reason, for ``message.refusal``."""
-    reason = candidate.get("finishReason")
-    text = f"Gemini stopped the response: {reason}"
-    categories = _blocked_categories(candidate.get("safetyRatings"))
-    if categories:
-        text += f" ({', '.join(categories)})"
-    message = candidate.get("finishMessage")
-    if isinstance(message, str) and message:
-        text += f". {message}"
-    return text
-
-
-def block_refusal(feedback: dict[str, Any]) -> str:
-    """Why Gemini refused the prompt (no candidates, ``promptFeedback.blockReason``)."""
-    text = f"Gemini blocked the prompt: {feedback.get('blockReason')}"
-    categories = _blocked_categories(feedback.get("safetyRatings"))
-    if categories:
-        text += f" ({', '.join(categories)})"
-    message = feedback.get("blockReasonMessage")
-    if isinstance(message, str) and message:
-        text += f". {message}"
-    return text
-
-
-def tool_call(call: dict[str, Any], signature: str | None, used_ids: set[str]) -> dict[str, Any]:
-    """An OpenAI tool call for a complete Gemini ``functionCall`` (id unique within ``used_ids``)."""
-    call_id = call.get("id")
-    if not isinstance(call_id, str) or not call_id or call_id in used_ids:
-        call_id = mint_tool_call_id()
-    used_ids.add(call_id)
-    args = call.get("args")
+def tool_call(call: ToolCall) -> dict[str, Any]:
+    """An OpenAI tool call for a complete Gemini function call."""
     out: dict[str, Any] = {
-        "id": call_id,
+        "id": call.id,
         "type": "function",
-        "function": {"name": str(call.get("name") or ""),
-                     "arguments": orjson.dumps(args if isinstance(args, dict) else {}).decode()},
+        "function": {"name": call.name, "arguments": orjson.dumps(call.args).decode()},
     }
-    if signature:
-        out["extra_content"] = {"google": {"thought_signature": signature}}
+    if call.signature:
+        out["extra_content"] = {"google": {"thought_signature": call.signature}}
     return out
 
 
-def output_image(part: dict[str, Any]) -> dict[str, Any] | None:
-    """An ``images`` entry (data URL) for a generated image part, else None."""
-    blob = part.get("inlineData")
-    if not isinstance(blob, dict) or not str(blob.get("mimeType", "")).startswith("image/"):
+def output_image(media: Media) -> dict[str, Any] | None:
+    """An ``images`` entry (data URL) for a generated image, else None (audio has no place in a message)."""
+    if not media.mime.startswith("image/"):
         return None
-    url = f"data:{blob['mimeType']};base64,{blob.get('data', '')}"
-    return {"type": "image_url", "image_url": {"url": url}}
-
-
-class TextTail:
-    """Formats code-execution parts as fenced blocks that start on their own line, across chunks too."""
-
-    def __init__(self) -> None:
-        self.ends_with_newline = True
-
-    def text(self, value: str) -> str:
-        if value:
-            self.ends_with_newline = value.endswith("\n")
-        return value
-
-    def code(self, part: dict[str, Any]) -> str:
-        if "executableCode" in part:
-            block = part["executableCode"] or {}
-            language = str(block.get("language") or "").lower()
-            language = "" if language == "language_unspecified" else language
-            body = str(block.get("code") or "")
-        else:
-            block = part["codeExecutionResult"] or {}
-            language = "output"
-            body = str(block.get("output") or "")
-        lead = "" if self.ends_with_newline else "\n"
-        self.ends_with_newline = True
-        return f"{lead}```{language}\n{body.rstrip()}\n```\n"
+    return {"type": "image_url", "image_url": {"url": f"data:{media.mime};base64,{media.data}"}}
 
 
 def logprobs_from_gemini(candidate: dict[str, Any]) -> dict[str, Any] | None:

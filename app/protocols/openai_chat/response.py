@@ -19,18 +19,16 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from app.gemini.assemble import assemble_stream
+from app.gemini.parts import Media, Text, Thought, ToolCall, block_refusal, finish_refusal
 from app.protocols.openai_chat.candidates import (
-    PartialCalls,
-    TextTail,
-    block_refusal,
-    finish_refusal,
     logprobs_from_gemini,
     map_finish_reason,
     native_reason,
     output_image,
+    part_reader,
     tool_call,
 )
-from app.gemini.assemble import assemble_stream
 from app.protocols.openai_chat.stream import StreamTranslator
 from app.protocols.openai_chat.usage import usage_from_gemini, zero_usage
 
@@ -39,33 +37,21 @@ __all__ = ["StreamTranslator", "assemble_stream", "completion_from_gemini"]
 
 def _choice(candidate: dict[str, Any], position: int, used_ids: set[str],
             signatures: dict[str, str]) -> dict[str, Any]:
-    content = candidate.get("content")
-    parts = content.get("parts") if isinstance(content, dict) else None
     texts: list[str] = []
     thoughts: list[str] = []
     calls: list[dict[str, Any]] = []
     images: list[dict[str, Any]] = []
-    tail = TextTail()
-    assembler = PartialCalls()
-    for part in parts if isinstance(parts, list) else ():
-        if not isinstance(part, dict):
-            continue
-        if "functionCall" in part:
-            for call, signature in assembler.feed(part):
-                calls.append(tool_call(call, signature, used_ids))
-                if signature:
-                    signatures[calls[-1]["id"]] = signature
-        elif isinstance(part.get("text"), str):
-            (thoughts if part.get("thought") else texts).append(
-                part["text"] if part.get("thought") else tail.text(part["text"]))
-        elif "executableCode" in part or "codeExecutionResult" in part:
-            texts.append(tail.code(part))
-        elif (image := output_image(part)) is not None:
+    for event in part_reader(used_ids).read(candidate, final=True):
+        if isinstance(event, Text):
+            texts.append(event.text)
+        elif isinstance(event, Thought):
+            thoughts.append(event.text)
+        elif isinstance(event, ToolCall):
+            calls.append(tool_call(event))
+            if event.signature:
+                signatures[event.id] = event.signature
+        elif isinstance(event, Media) and (image := output_image(event)) is not None:
             images.append(image)
-    for call, signature in assembler.flush():
-        calls.append(tool_call(call, signature, used_ids))
-        if signature:
-            signatures[calls[-1]["id"]] = signature
 
     reason = candidate.get("finishReason")
     finish = map_finish_reason(reason, bool(calls))

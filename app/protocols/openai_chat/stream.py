@@ -18,15 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.gemini.parts import Media, PartReader, Text, Thought, ToolCall, block_refusal, finish_refusal
 from app.protocols.openai_chat.candidates import (
-    PartialCalls,
-    TextTail,
-    block_refusal,
-    finish_refusal,
     logprobs_from_gemini,
     map_finish_reason,
     native_reason,
     output_image,
+    part_reader,
     tool_call,
 )
 from app.protocols.openai_chat.errors import UpstreamStreamError
@@ -45,13 +43,12 @@ def _failure(message: str) -> UpstreamStreamError:
 class _Choice:
     """Per-choice stream state."""
 
+    reader: PartReader
     started: bool = False
     tool_calls: int = 0
     finish: str | None = None
     text: list[str] = field(default_factory=list)
     reasoning: list[str] = field(default_factory=list)
-    tail: TextTail = field(default_factory=TextTail)
-    calls: PartialCalls = field(default_factory=PartialCalls)
 
 
 class StreamTranslator:
@@ -138,7 +135,7 @@ class StreamTranslator:
     def _blocked(self, feedback: Any) -> list[dict[str, Any]]:
         if not isinstance(feedback, dict) or not feedback.get("blockReason"):
             return []
-        state = self._choices.setdefault(0, _Choice())
+        state = self._state(0)
         if state.finish is not None:
             return []
         state.finish = "content_filter"
@@ -147,38 +144,34 @@ class StreamTranslator:
         native = {"native_finish_reason": str(feedback["blockReason"])}
         return [self._chunk(0, delta, "content_filter", native)]
 
+    def _state(self, index: int) -> _Choice:
+        state = self._choices.get(index)
+        if state is None:
+            state = self._choices[index] = _Choice(part_reader(self._used_ids))
+        return state
+
     def _candidate(self, candidate: dict[str, Any], position: int) -> dict[str, Any] | None:
         index = candidate.get("index")
         index = index if isinstance(index, int) else position
-        state = self._choices.setdefault(index, _Choice())
+        state = self._state(index)
         if state.finish is not None:
             return None  # nothing may follow a finish for this choice
-        content = candidate.get("content")
-        parts = content.get("parts") if isinstance(content, dict) else None
         texts: list[str] = []
         thoughts: list[str] = []
         calls: list[dict[str, Any]] = []
         images: list[dict[str, Any]] = []
-        for part in parts if isinstance(parts, list) else ():
-            if not isinstance(part, dict):
-                continue
-            if "functionCall" in part:
-                for call, signature in state.calls.feed(part):
-                    calls.append(self._tool_call(state, call, signature))
-            elif isinstance(part.get("text"), str):
-                if part["text"]:
-                    if part.get("thought"):
-                        thoughts.append(part["text"])
-                    else:
-                        texts.append(state.tail.text(part["text"]))
-            elif "executableCode" in part or "codeExecutionResult" in part:
-                texts.append(state.tail.code(part))
-            elif (image := output_image(part)) is not None:
+        for event in state.reader.read(candidate):
+            if isinstance(event, Text):
+                if event.text:
+                    texts.append(event.text)
+            elif isinstance(event, Thought):
+                if event.text:
+                    thoughts.append(event.text)
+            elif isinstance(event, ToolCall):
+                calls.append(self._tool_call(state, event))
+            elif isinstance(event, Media) and (image := output_image(event)) is not None:
                 images.append(image)
         reason = candidate.get("finishReason")
-        if reason:
-            for call, signature in state.calls.flush():
-                calls.append(self._tool_call(state, call, signature))
 
         delta: dict[str, Any] = {}
         if texts:
@@ -208,11 +201,10 @@ class StreamTranslator:
             state.started = True
         return self._chunk(index, delta, finish, extra, logprobs)
 
-    def _tool_call(self, state: _Choice, call: dict[str, Any], signature: str | None) -> dict[str, Any]:
-        out = tool_call(call, signature, self._used_ids)
-        if signature:
-            self._signatures[out["id"]] = signature
-        out = {"index": state.tool_calls, **out}
+    def _tool_call(self, state: _Choice, call: ToolCall) -> dict[str, Any]:
+        if call.signature:
+            self._signatures[call.id] = call.signature
+        out = {"index": state.tool_calls, **tool_call(call)}
         state.tool_calls += 1
         return out
 

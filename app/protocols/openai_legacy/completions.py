@@ -10,12 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from app.gemini.errors import StreamBroke
+from app.gemini.parts import answer_text, candidate_parts
 from app.protocols.openai_chat.candidates import map_finish_reason
 from app.protocols.openai_chat.errors import RequestError
 from app.protocols.openai_chat.families import bare_model
 from app.protocols.openai_chat.generation import generation_config
 from app.protocols.openai_chat.usage import usage_from_gemini, zero_usage
-from app.gemini.errors import StreamBroke
 
 __all__ = ["CompletionRequest", "chunk_from_gemini", "completion_from_gemini", "parse_completion_request"]
 
@@ -56,8 +57,7 @@ def parse_completion_request(payload: Any) -> CompletionRequest:
 def _choices(resp: Mapping[str, Any], echo: str | None) -> list[dict[str, Any]]:
     choices = []
     for n, candidate in enumerate(resp.get("candidates") or []):
-        parts = (candidate.get("content") or {}).get("parts") or []
-        text = "".join(str(p.get("text") or "") for p in parts if isinstance(p, dict) and not p.get("thought"))
+        text = answer_text(candidate_parts(candidate))
         reason = candidate.get("finishReason")
         choices.append({"text": (echo or "") + text, "index": candidate.get("index", n), "logprobs": None,
                         "finish_reason": map_finish_reason(reason, False) if reason else None})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.errors import InvalidRequest, UpstreamUnavailable
+from app.gemini.parts import Media, candidate_parts, output_media
 
 #: Finish reasons meaning the model refused on content grounds (OpenAI answers these 400
 #: ``content_policy_violation``).
@@ -23,25 +24,16 @@ def parts_of(response: dict[str, Any]) -> list[dict[str, Any]]:
         raise UpstreamUnavailable("the model returned no candidate")
     candidate = candidates[0]
     reason = candidate.get("finishReason")
-    parts = [p for p in (candidate.get("content") or {}).get("parts") or [] if isinstance(p, dict)]
+    parts = [p for p in candidate_parts(candidate) if isinstance(p, dict)]
     if reason in REFUSALS and not any("inlineData" in p for p in parts):
         raise InvalidRequest(f"the request was refused by the model ({reason})", param="prompt",
                              code="content_policy_violation")
     return parts
 
 
-def inline_parts(parts: list[dict[str, Any]], prefix: str) -> list[dict[str, str]]:
-    """The ``inlineData`` parts whose mime type starts with ``prefix`` (thoughts left out)."""
-    out = []
-    for part in parts:
-        data = part.get("inlineData")
-        if isinstance(data, dict) and not part.get("thought") and str(data.get("mimeType", "")).startswith(prefix):
-            out.append(data)
-    return out
-
-
-def text_of(parts: list[dict[str, Any]]) -> str:
-    return "".join(p["text"] for p in parts if isinstance(p.get("text"), str) and not p.get("thought"))
+def inline_parts(parts: list[dict[str, Any]], prefix: str) -> list[Media]:
+    """The output media whose mime type starts with ``prefix`` (thought drafts left out)."""
+    return [m for m in output_media(parts) if m.mime.startswith(prefix)]
 
 
 def usage_of(response: dict[str, Any]) -> tuple[int, int]:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.errors import InvalidRequest, UpstreamUnavailable
-from app.protocols.openai_media.common import (inline_parts, number_field, parts_of, string_field, text_of,
-                                               usage_of)
+from app.gemini.parts import answer_text
+from app.protocols.openai_media.common import inline_parts, number_field, parts_of, string_field, usage_of
 
 #: Aspect ratios Gemini's image models accept, as (label, width/height).
 RATIOS: tuple[tuple[str, float], ...] = tuple(
@@ -94,10 +94,10 @@ def images_response(req: ImageRequest, answers: list[dict[str, Any]], created: i
         image_tokens += sum(int(d.get("tokenCount") or 0) for d in
                             (answer.get("usageMetadata") or {}).get("promptTokensDetails") or []
                             if isinstance(d, dict) and d.get("modality") == "IMAGE")
-        note = text_of(parts).strip()
+        note = answer_text(parts).strip()
         for image in found:
-            mime = image.get("mimeType") or mime
-            b64 = image.get("data") or ""
+            mime = image.mime or mime
+            b64 = image.data
             entry: dict[str, Any] = ({"url": f"data:{mime};base64,{b64}"} if req.response_format == "url"
                                      else {"b64_json": b64})
             if note:

@@ -69,9 +69,9 @@ def speech_audio(req: SpeechRequest, response: dict[str, Any]) -> tuple[bytes, s
     if not found:
         raise UpstreamUnavailable("the speech model answered without audio")
     try:
-        pcm = b"".join(base64.b64decode(p.get("data") or "") for p in found)
+        pcm = b"".join(base64.b64decode(p.data) for p in found)
     except ValueError:
         raise UpstreamUnavailable("the speech model answered unreadable audio") from None
     if req.response_format == "pcm":
         return pcm, CONTENT_TYPES["pcm"]
-    return pcm_to_wav(pcm, pcm_rate(str(found[0].get("mimeType")))), CONTENT_TYPES["wav"]
+    return pcm_to_wav(pcm, pcm_rate(found[0].mime)), CONTENT_TYPES["wav"]

@@ -16,7 +16,8 @@ from typing import Any
 import orjson
 
 from app.errors import InvalidRequest
-from app.protocols.openai_media.common import number_field, parts_of, string_field, text_of, usage_of
+from app.gemini.parts import answer_text
+from app.protocols.openai_media.common import number_field, parts_of, string_field, usage_of
 from app.protocols.openai_media.wav import wav_duration
 
 FORMATS = ("json", "text", "verbose_json")
@@ -117,7 +118,7 @@ def _segments(answer: str) -> tuple[list[dict[str, Any]], str | None] | None:
 def transcription_response(req: TranscriptionRequest,
                            response: dict[str, Any]) -> tuple[bytes | dict[str, Any], str]:
     """(body, content type): the transcript as text, or OpenAI's JSON shapes with usage."""
-    text = text_of(parts_of(response)).strip()
+    text = answer_text(parts_of(response)).strip()
     if req.response_format == "text":
         return (text + "\n").encode(), "text/plain; charset=utf-8"
     tokens_in, tokens_out = usage_of(response)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from app.gemini.parts import answer_text, candidate_parts
 from app.protocols.openai_responses.carrier import encode_compaction
 from app.protocols.openai_responses.ids import new_id
 
@@ -42,8 +43,7 @@ def summary_body(body: Mapping[str, Any]) -> dict[str, Any]:
 def summary_text(resp: Mapping[str, Any]) -> str:
     """The visible text of a Gemini answer (thoughts left out)."""
     candidates = resp.get("candidates") or []
-    parts = ((candidates[0] if candidates else {}).get("content") or {}).get("parts") or []
-    return "".join(str(p.get("text") or "") for p in parts if isinstance(p, dict) and not p.get("thought"))
+    return answer_text(candidate_parts(candidates[0] if candidates else None))
 
 
 def compaction_item(summary: str) -> dict[str, Any]:

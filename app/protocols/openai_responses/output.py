@@ -4,7 +4,8 @@
   ``message`` with ``output_text`` (+ ``url_citation`` annotations from grounding), and one call item per
   ``functionCall``, shaped by the kind of tool that was declared (``function_call``, ``custom_tool_call``,
   ``local_shell_call``, ``shell_call``). Code execution parts become fenced blocks in the text.
-* ``call_id``: Gemini's ``functionCall.id`` when given and unused in this answer, else a minted id.
+* Parts are read by :class:`app.gemini.parts.PartReader`; ``call_id`` is the reader's (Gemini's
+  ``functionCall.id`` when given and unused in this answer, else a minted ``call_gw_…``).
 * Status: STOP -> completed; MAX_TOKENS -> incomplete/max_output_tokens; safety-type reasons and prompt
   blocks -> incomplete/content_filter; other endings (malformed call ...) -> failed with the reason.
 * Usage: input includes cached, output includes reasoning, both detail objects always present.
@@ -16,11 +17,11 @@ from typing import Any
 
 import orjson
 
-from app.protocols.openai_chat.candidates import CONTENT_FILTER_REASONS, block_refusal, finish_refusal
+from app.gemini.parts import CONTENT_FILTER_REASONS, PartReader, ToolCall, block_refusal, finish_refusal
 from app.protocols.openai_responses.ids import mint_tool_call_id, new_id
 from app.protocols.openai_responses.tools import ToolSet
 
-__all__ = ["Ending", "call_item", "citations", "ending", "usage_from_gemini", "zero_usage"]
+__all__ = ["Ending", "call_item", "citations", "ending", "part_reader", "usage_from_gemini", "zero_usage"]
 
 
 def _count(meta: dict[str, Any], key: str) -> int:
@@ -48,20 +49,20 @@ def usage_from_gemini(meta: Any) -> dict[str, Any]:
             "total_tokens": total or prompt + output}
 
 
-def call_item(call: dict[str, Any], tools: ToolSet, used: set[str]) -> dict[str, Any]:
-    """The output item for one complete Gemini ``functionCall``, shaped by the kind of tool it was declared as
+def part_reader() -> PartReader:
+    """The reader of the first candidate's parts (Responses reads one candidate)."""
+    return PartReader(mint_tool_call_id)
+
+
+def call_item(call: ToolCall, tools: ToolSet) -> dict[str, Any]:
+    """The output item for one complete Gemini function call, shaped by the kind of tool it was declared as
     (a member of a ``namespace`` tool gets its own name back plus ``namespace``)."""
-    call_id = call.get("id")
-    if not isinstance(call_id, str) or not call_id or call_id in used:
-        call_id = mint_tool_call_id()
-    used.add(call_id)
-    name = str(call.get("name") or "")
+    call_id, name, args = call.id, call.name, call.args
     kind = tools.kind(name)
     extra: dict[str, Any] = {}
     if name in tools.namespaced:
         namespace, name = tools.namespaced[name]
         extra["namespace"] = namespace
-    args = call.get("args") if isinstance(call.get("args"), dict) else {}
     if kind == "custom":
         raw = args.get("input")
         return {"type": "custom_tool_call", "id": new_id("ctc"), "call_id": call_id, "name": name, **extra,

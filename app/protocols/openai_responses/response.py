@@ -5,10 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from app.protocols.openai_chat.candidates import TextTail
+from app.gemini.parts import Text, Thought, ToolCall
 from app.protocols.openai_responses.carrier import TEXT_KEY, encode_signatures
 from app.protocols.openai_responses.ids import new_id
-from app.protocols.openai_responses.output import Ending, call_item, citations, ending, usage_from_gemini
+from app.protocols.openai_responses.output import (
+    Ending,
+    call_item,
+    citations,
+    ending,
+    part_reader,
+    usage_from_gemini,
+)
 from app.protocols.openai_responses.tools import ToolSet
 
 __all__ = ["envelope", "response_from_gemini"]
@@ -39,32 +46,21 @@ def response_from_gemini(resp: Mapping[str, Any], *, base: dict[str, Any],
     """(the finished Response, {call_id: thought signature}) for one GenerateContentResponse."""
     candidates = resp.get("candidates") or []
     candidate = candidates[0] if candidates and isinstance(candidates[0], dict) else None
-    parts = ((candidate or {}).get("content") or {}).get("parts") or []
     thoughts: list[str] = []
     text: list[str] = []
-    tail = TextTail()
     calls: list[dict[str, Any]] = []
     signatures: dict[str, str] = {}
-    used: set[str] = set()
-    for part in parts:
-        if not isinstance(part, dict):
-            continue
-        signature = part.get("thoughtSignature")
-        if part.get("thought"):
-            thoughts.append(str(part.get("text") or ""))
-        elif "functionCall" in part and isinstance(part["functionCall"], dict):
-            call = part["functionCall"]
-            item = call_item(call, tools, used)
-            calls.append(item)
-            if signature:
-                signatures[item["call_id"]] = signature
-            continue
-        elif "executableCode" in part or "codeExecutionResult" in part:
-            text.append(tail.code(part))
-        elif isinstance(part.get("text"), str):
-            text.append(tail.text(part["text"]))
-        if signature and not part.get("thought"):
-            signatures[TEXT_KEY] = signature
+    for event in part_reader().read(candidate, final=True) if candidate is not None else ():
+        if isinstance(event, Thought):
+            thoughts.append(event.text)
+        elif isinstance(event, ToolCall):
+            calls.append(call_item(event, tools))
+            if event.signature:
+                signatures[event.id] = event.signature
+        elif isinstance(event, Text):
+            text.append(event.text)
+            if event.signature:
+                signatures[TEXT_KEY] = event.signature  # the answer's own signature, put back on its text
     end: Ending = ending(candidate, resp.get("promptFeedback"))
     output: list[dict[str, Any]] = []
     if thoughts or signatures:

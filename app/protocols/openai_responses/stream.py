@@ -4,9 +4,10 @@
 interleave): added, its deltas, its done events; then exactly one terminal event. Every event has a
 ``sequence_number`` counting from 0. Thought text opens a ``reasoning`` item (summary events); a signed
 function call gets its signature on the reasoning item before it (or on a signature-only one); a text
-signature that arrives at the end goes on a trailing signature-only reasoning item. Gemini sends whole
-function calls, so each call item gets one arguments delta. A stream without a finish reason, or an error
-after the commit, ends with ``error`` + ``response.failed``, never with ``response.completed``.
+signature that arrives at the end goes on a trailing signature-only reasoning item. Parts are read by
+:class:`app.gemini.parts.PartReader`, which hands over whole calls, so each call item gets one
+arguments delta. A stream without a finish reason, or an error after the commit, ends with ``error`` +
+``response.failed``, never with ``response.completed``.
 """
 
 from __future__ import annotations
@@ -15,11 +16,18 @@ from typing import Any
 
 import orjson
 
-from app.protocols.openai_chat.candidates import TextTail
+from app.gemini.parts import Text, Thought, ToolCall
 from app.protocols.openai_chat.errors import UpstreamStreamError
 from app.protocols.openai_responses.carrier import TEXT_KEY, encode_signatures
 from app.protocols.openai_responses.ids import new_id
-from app.protocols.openai_responses.output import Ending, call_item, citations, ending, usage_from_gemini
+from app.protocols.openai_responses.output import (
+    Ending,
+    call_item,
+    citations,
+    ending,
+    part_reader,
+    usage_from_gemini,
+)
 from app.protocols.openai_responses.tools import ToolSet
 
 __all__ = ["ResponseStream", "sse", "whole_items"]
@@ -43,8 +51,7 @@ class ResponseStream:
         self._output: list[dict[str, Any]] = []
         self._open: dict[str, Any] | None = None   # the item being streamed
         self._text: list[str] = []                  # the open item's text (summary or output_text)
-        self._tail = TextTail()
-        self._used: set[str] = set()
+        self._reader = part_reader()
         self._text_signature: str | None = None
         self._candidate: dict[str, Any] | None = None
         self._feedback: Any = None
@@ -152,14 +159,12 @@ class ResponseStream:
                 "encrypted_content": encode_signatures(signatures)}
         return events + self._open_item(item) + self._close()
 
-    def _call(self, part: dict[str, Any]) -> list[dict[str, Any]]:
-        call = part["functionCall"]
-        item = call_item(call, self._tools, self._used)
-        signature = part.get("thoughtSignature")
+    def _call(self, call: ToolCall) -> list[dict[str, Any]]:
+        item = call_item(call, self._tools)
         events: list[dict[str, Any]] = []
-        if isinstance(signature, str) and signature:
-            self.signatures[item["call_id"]] = signature
-            events += self._signature_carrier({item["call_id"]: signature})
+        if call.signature:
+            self.signatures[call.id] = call.signature
+            events += self._signature_carrier({call.id: call.signature})
         else:
             events += self._close()
         index, item_id = self._index(), item["id"]
@@ -204,21 +209,15 @@ class ResponseStream:
             if candidate.get(key) is not None:
                 self._candidate[key] = candidate[key]
         events: list[dict[str, Any]] = []
-        for part in (candidate.get("content") or {}).get("parts") or []:
-            if not isinstance(part, dict):
-                continue
-            if part.get("thought"):
-                events += self._thought(str(part.get("text") or ""))
-            elif isinstance(part.get("functionCall"), dict):
-                events += self._call(part)
-                continue
-            elif "executableCode" in part or "codeExecutionResult" in part:
-                events += self._visible(self._tail.code(part))
-            elif isinstance(part.get("text"), str):
-                events += self._visible(self._tail.text(part["text"]))
-            signature = part.get("thoughtSignature")
-            if isinstance(signature, str) and signature and not part.get("thought"):
-                self._text_signature = signature
+        for event in self._reader.read(candidate):
+            if isinstance(event, Text):
+                events += self._visible(event.text)
+                if event.signature:
+                    self._text_signature = event.signature
+            elif isinstance(event, Thought):
+                events += self._thought(event.text)
+            elif isinstance(event, ToolCall):
+                events += self._call(event)
         return events
 
     def _ending(self) -> Ending:

@@ -20,6 +20,7 @@ from app.keys import (
     NoKeyAvailable,
     Outcome,
     OutcomeKind,
+    PoolOptions,
     PoolStore,
     RedisPoolStore,
     RequestAccount,
@@ -85,8 +86,10 @@ def clock() -> Clock:
     return Clock()
 
 
-def manager(store: PoolStore, clock: Clock, keys: list[str] = KEYS, **kwargs: object) -> KeyManager:
-    return KeyManager(keys, store, clock=clock, **kwargs)  # type: ignore[arg-type]
+def manager(store: PoolStore, clock: Clock, keys: list[str] = KEYS, max_failures: int = 3,
+            **kwargs: object) -> KeyManager:
+    return KeyManager(keys, store, options=PoolOptions(max_failures=max_failures), clock=clock,
+                      **kwargs)  # type: ignore[arg-type]
 
 
 async def ids_of(km: KeyManager, n: int, model: str = M) -> list[str]:
@@ -378,7 +381,7 @@ async def test_unknown_ids_are_rejected(store: PoolStore, clock: Clock) -> None:
 
 
 async def test_503_never_disables_a_key(store):
-    manager = KeyManager(["ok-503-key-aaaaaaaa"], store, max_failures=2)
+    manager = KeyManager(["ok-503-key-aaaaaaaa"], store, options=PoolOptions(max_failures=2))
     lease = await manager.acquire("gemini-2.5-flash")
     for _ in range(5):
         await manager.report(lease, "gemini-2.5-flash", OVERLOADED)

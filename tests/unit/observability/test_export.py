@@ -19,6 +19,7 @@ from app.observability.events import Interaction, NullSink
 from app.observability.exporter import ExportError
 from app.observability.jsonl import JsonLinesExporter, interaction_log_line
 from app.observability.pipeline import AnalyticsPipeline, build_event_sink
+from app.slices import analytics
 from app.observability.reconify_export import ReconifyExporter
 from tests.support.collector import Collector, running_collector
 
@@ -198,7 +199,7 @@ async def test_publish_never_raises() -> None:
 async def test_jsonl_file_exporter_writes_lines(tmp_path: Path) -> None:
     target = tmp_path / "sub" / "analytics.jsonl"
     settings = Settings(_env_file=None, interaction_log="", analytics_jsonl=str(target))
-    sink = build_event_sink(settings)
+    sink = build_event_sink(analytics(settings))
     assert sink.enabled and sink.wants_bodies
     await sink.start()
     sink.publish(event(1))
@@ -211,12 +212,13 @@ async def test_jsonl_file_exporter_writes_lines(tmp_path: Path) -> None:
 
 
 def test_build_event_sink_choices() -> None:
-    none = build_event_sink(Settings(_env_file=None, interaction_log=""))
+    none = build_event_sink(analytics(Settings(_env_file=None, interaction_log="")))
     assert isinstance(none, NullSink) and not none.wants_bodies
-    log_only = build_event_sink(Settings(_env_file=None))  # INTERACTION_LOG defaults to stdout
+    log_only = build_event_sink(analytics(Settings(_env_file=None)))  # INTERACTION_LOG defaults to stdout
     assert log_only.enabled and not log_only.wants_bodies
-    no_keys = build_event_sink(Settings(_env_file=None, interaction_log="", reconify_endpoint="http://x"))
+    no_keys = build_event_sink(analytics(Settings(_env_file=None, interaction_log="",
+                                                  reconify_endpoint="http://x")))
     assert isinstance(no_keys, NullSink)
-    full = build_event_sink(Settings(_env_file=None, interaction_log="", reconify_endpoint="http://x",
-                                     reconify_app_key="a", reconify_api_key="b"))
+    full = build_event_sink(analytics(Settings(_env_file=None, interaction_log="", reconify_endpoint="http://x",
+                                               reconify_app_key="a", reconify_api_key="b")))
     assert full.wants_bodies and set(full.stats()["exporters"]) == {"reconify"}
