@@ -7,6 +7,7 @@ it through ``request.app.state.gateway``; parts never import it (they take what 
 from __future__ import annotations
 
 import logging
+import os
 import re
 from typing import Any
 
@@ -14,6 +15,7 @@ from app.config import Settings
 from app.console.session import SessionSigner
 from app.keys import KeyManager, MemoryPoolStore, Ownership, PoolStore, SurgeDetector, build_hot_map, key_id
 from app.keys.affinity import Affinity
+from app.keys.worker_store import WorkerPoolStore, compact
 from app.net import FetchLimits, SafeFetcher
 from app.net.routes import RouteTable
 from app.observability.events import EventSink
@@ -24,6 +26,7 @@ from app.security import TokenGuard
 from app.state.durable import CipherError, DurableState, DurableStore, KeyCipher, database_url
 from app.state.limits import TokenLimiter
 from app.state.redis_link import RedisLink
+from app.state.worker_bus import WorkerBus
 from app.state.policy import TokenRegistry
 from app.services.chat import ChatService
 from app.services.completions import CompletionsService
@@ -147,7 +150,9 @@ class Gateway:
     @staticmethod
     def _store(link: RedisLink | None) -> PoolStore:
         if link is None:
-            return MemoryPoolStore()
+            # Several workers without Redis: what they must agree on goes through the master's bus file.
+            bus = WorkerBus.from_environment(compact=compact)
+            return MemoryPoolStore() if bus is None else WorkerPoolStore(bus)
         from app.keys import RedisPoolStore
         store = RedisPoolStore(link.url, client=link.client())
         link.register("pool", store)
@@ -198,7 +203,10 @@ class Gateway:
 
     def health_extras(self) -> dict[str, Any]:
         extras: dict[str, Any] = {"analytics": self.events.stats(), "prober": self.prober.stats(),
-                                  "outbound_proxies": self.routes.proxies()}
+                                  "outbound_proxies": self.routes.proxies(),
+                                  "worker": {"pid": os.getpid(), "of": self.settings.workers}}
+        if isinstance(self.store, WorkerPoolStore):
+            extras["worker"]["bus"] = self.store.bus_stats()
         if self.redis is not None:
             extras["redis"] = self.redis.stats()
         if self.durable is not None:
