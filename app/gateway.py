@@ -175,6 +175,11 @@ class Gateway:
         await self.events.start()
         await self.sessions.start()
         self.prober.start()
+        if isinstance(self.store, WorkerPoolStore):
+            log.warning("WORKERS=%d without REDIS_URL: the workers share the key pool's disables and daily "
+                        "cooldowns; chat sessions, stored responses, resource owners, conversation affinity and "
+                        "token and user rate limits are per worker (set REDIS_URL to share them)",
+                        self.settings.workers)
         if not self.keys.has_keys():
             log.warning("no API keys are configured: API calls will answer 503 until API_KEYS is set")
         if self.settings.fetch_allow_private:

@@ -21,7 +21,8 @@ class Workers:
         self.bus = bus
 
     def new(self) -> WorkerPoolStore:
-        return WorkerPoolStore(WorkerBus(self.path, compact=compact, **self.bus), clock=lambda: NOW)  # type: ignore[arg-type]
+        bus = WorkerBus(self.path, compact=compact, **self.bus)  # type: ignore[arg-type]
+        return WorkerPoolStore(bus, clock=lambda: NOW)
 
 
 async def picks(store: WorkerPoolStore, n: int = 6) -> list[str | None]:
