@@ -154,11 +154,6 @@ async def key_action(request: Request) -> Response:
     kid, action = request.path_params["key_id"], request.path_params["action"]
     if action not in ("enable", "disable"):
         raise RouteNotFound(f"unknown action {action!r}: use enable or disable")
-    keys = gateway(request).keys
-    if action == "disable" and kid in keys.key_ids:
-        # Through the pool store first: the other workers (bus or Redis) stop picking it now, not at their
-        # next version poll.
-        await keys.disable(kid, "disabled by operator")
     await state.store.set_key_enabled(kid, action == "enable")
     await state.refresh()
     if action == "enable" and kid in gateway(request).keys.key_ids:
