@@ -11,6 +11,7 @@ opens a new connection, and /health names the worker's pid, so a test can see bo
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,8 +24,8 @@ from tests.support.gateway import ADMIN_TOKEN, GatewayHandle, start_gateway
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 MODEL = "gemini-2.5-flash"
-#: Bounds: /health looks until both workers are seen, requests in the concurrent load.
-LOOKS, LOAD, THREADS = 400, 120, 8
+#: Bounds: seconds to await both workers' /health, requests in the concurrent load, their concurrency.
+WAIT, LOAD, THREADS = 30.0, 120, 8
 
 
 def chat(gw: GatewayHandle, text: str) -> requests.Response:
@@ -37,15 +38,18 @@ def used(fake: FakeHandle, key: str) -> int:
 
 
 def per_worker(gw: GatewayHandle, until: Callable[[dict], bool] = lambda h: True) -> dict[int, dict]:
-    """Each worker's /health (new connections until both answered, each meeting ``until``)."""
+    """Each worker's /health (new connections until both answered, each meeting ``until``; a worker still
+    starting on a loaded machine is awaited up to ``WAIT`` seconds)."""
     seen: dict[int, dict] = {}
-    for _ in range(LOOKS):
+    end = time.monotonic() + WAIT
+    while time.monotonic() < end:
         health = gw.health()
         if until(health):
             seen[health["worker"]["pid"]] = health
         if len(seen) == 2:
             return seen
-    raise AssertionError(f"not both workers answered as awaited: {seen}")
+        time.sleep(0.01)  # poll interval
+    raise AssertionError(f"not both workers answered as awaited within {WAIT} s: {seen}")
 
 
 def load(gw: GatewayHandle) -> list[int]:
