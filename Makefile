@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run demo test bench bench-redis install install-dev redis browser clean
+.PHONY: run demo test bench bench-workers bench-redis install install-dev redis browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ bench: $(VENV)/.dev redis
 	$(BIN)/python -m bench $(BENCH_ARGS)
 	$(BIN)/python -m bench.redis_scale $(BENCH_REDIS_ARGS)
 	$(BIN)/python -m bench.redis_paths $(BENCH_REDIS_ARGS)
+	$(BIN)/python -m bench.workers_scale $(BENCH_WORKERS_ARGS)
+
+bench-workers: $(VENV)/.dev redis
+	$(BIN)/python -m bench.workers_scale $(BENCH_WORKERS_ARGS)
 
 bench-redis: $(VENV)/.dev redis
 	$(BIN)/python -m bench.redis_scale $(BENCH_REDIS_ARGS)

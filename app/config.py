@@ -315,6 +315,14 @@ class Settings(BaseSettings):
         self.interaction_log = self.data_path(self.interaction_log)
         return self
 
+    @model_validator(mode="after")
+    def _workers(self) -> Settings:
+        # Keys and tokens changed at run time reach the other workers only through the durable store.
+        if self.workers > 1 and not self.data_dir and not self.database_url:
+            raise ValueError("WORKERS > 1 needs DATA_DIR or DATABASE_URL: keys and client tokens changed at run "
+                             "time reach the other workers through the durable store")
+        return self
+
     def data_path(self, target: str | None) -> str | None:
         """A relative file path placed under ``DATA_DIR`` (``stdout`` and absolute paths unchanged)."""
         if not target or target == "stdout" or os.path.isabs(target):

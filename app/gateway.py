@@ -8,6 +8,7 @@ with its own frozen slice (:mod:`app.slices`) or the two or three plain values i
 from __future__ import annotations
 
 import logging
+import os
 import re
 from typing import Any
 
@@ -18,6 +19,7 @@ from app.keys import KeyManager, MemoryPoolStore, Ownership, PoolStore, SurgeDet
 from app.keys.affinity import BINDING_CACHE_TTL, Affinity
 from app.keys.key_policy import KeyPolicies
 from app.keys.ownership import OWNER_CACHE_TTL
+from app.keys.worker_store import WorkerPoolStore, compact
 from app.net import FetchLimits, SafeFetcher
 from app.net.routes import RouteTable
 from app.observability.events import EventSink
@@ -28,6 +30,7 @@ from app.security import TokenGuard
 from app.state.durable import CipherError, DurableState, DurableStore, KeyCipher, database_url
 from app.state.limits import TokenLimiter
 from app.state.redis_link import RedisLink
+from app.state.worker_bus import WorkerBus
 from app.state.policy import TokenRegistry
 from app.services.chat import ChatService
 from app.services.completions import CompletionsService
@@ -161,7 +164,9 @@ class Gateway:
     @staticmethod
     def _store(link: RedisLink | None) -> PoolStore:
         if link is None:
-            return MemoryPoolStore()
+            # Several workers without Redis: what they must agree on goes through the master's bus file.
+            bus = WorkerBus.from_environment(compact=compact)
+            return MemoryPoolStore() if bus is None else WorkerPoolStore(bus)
         from app.keys import RedisPoolStore
         return RedisPoolStore(link.url, link=link)
 
@@ -182,6 +187,11 @@ class Gateway:
         await self.events.start()
         await self.sessions.start()
         self.prober.start()
+        if isinstance(self.store, WorkerPoolStore):
+            log.warning("WORKERS=%d without REDIS_URL: the workers share the key pool's disables and daily "
+                        "cooldowns; chat sessions, stored responses, resource owners, conversation affinity and "
+                        "token and user rate limits are per worker (set REDIS_URL to share them)",
+                        self.settings.workers)
         if not self.keys.has_keys():
             log.warning("no API keys are configured: API calls will answer 503 until API_KEYS is set")
         if self.settings.fetch_allow_private:
@@ -210,7 +220,10 @@ class Gateway:
 
     def health_extras(self) -> dict[str, Any]:
         extras: dict[str, Any] = {"analytics": self.events.stats(), "prober": self.prober.stats(),
-                                  "outbound_proxies": self.routes.proxies()}
+                                  "outbound_proxies": self.routes.proxies(),
+                                  "worker": {"pid": os.getpid(), "of": self.settings.workers}}
+        if isinstance(self.store, WorkerPoolStore):
+            extras["worker"]["bus"] = self.store.bus_stats()
         if self.redis is not None:
             extras["redis"] = self.redis.stats()
         if self.durable is not None:

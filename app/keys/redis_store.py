@@ -169,6 +169,8 @@ class RedisPoolStore:
         self.reloads = 0
         self._version = -1  # last shared version applied to the local view (-1: never loaded)
         self._started = False
+        self._loading = False
+        self._loaded = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._backlog: list[tuple[Any, ...]] = []  # writes Redis missed during an outage, replayed after
@@ -223,16 +225,25 @@ class RedisPoolStore:
     # -- the local view -------------------------------------------------------------------------------------
 
     async def _ensure_started(self) -> None:
-        """First use: load the shared state (so a new replica starts agreeing) and start the sync task."""
-        if self._started:
+        """First use: load the shared state (so a new replica starts agreeing) and start the sync task.
+        Concurrent first uses wait for that one load: none may pick from the still empty view."""
+        if self._loading:
+            await self._loaded.wait()
             return
-        self._started = True
-        if self._link.usable():
-            try:
-                await self.refresh(force=True)
-            except _ERRORS as exc:
-                self._failed(exc, "load")
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="redis-pool-sync")
+        self._loading = True
+        try:
+            if self._link.usable():
+                try:
+                    await self.refresh(force=True)
+                except _ERRORS as exc:
+                    self._failed(exc, "load")
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="redis-pool-sync")
+            self._started = True
+        finally:
+            loaded = self._loaded
+            if not self._started:  # cancelled: the next use loads again
+                self._loading, self._loaded = False, asyncio.Event()
+            loaded.set()
 
     async def refresh(self, force: bool = False) -> bool:
         """Reload the shared state when its version moved past the view's (or ``force``); returns whether

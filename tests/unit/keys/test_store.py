@@ -487,3 +487,13 @@ async def test_a_disable_missed_by_redis_is_replayed(redis_prefix: str,
     finally:
         await store.close()
         await other.close()
+
+
+async def test_a_new_replicas_first_concurrent_picks_all_wait_for_its_load(stores: Stores) -> None:
+    """Two workers of one gateway: the one that has not served yet gets a burst; no pick of the burst may
+    come from its still empty view (it would hand out the key the other worker disabled)."""
+    first = stores.new()
+    await first.disable("k1", "API_KEY_INVALID (HTTP 400)", NOW)
+    fresh = stores.new()
+    chosen = await asyncio.gather(*(fresh.pick(IDS, M, (), NOW) for _ in range(9)))
+    assert "k1" not in {p.key_id for p in chosen}

@@ -1,0 +1,130 @@
+"""``WorkerBus``: a log the workers of one ``python -m app`` share through a file, checked in ~100 ns.
+
+Why: without Redis each worker keeps its own key pool, yet a key one worker found invalid must never be
+picked by another (docs/architecture.md, "Workers"). The master process makes the file before it spawns the
+workers (``create``), names it in ``GATEWAY_WORKER_BUS`` and removes it when it exits, so every run starts
+empty and a worker restarted by uvicorn replays what its siblings learned.
+
+Layout: a 16-byte header (generation, end offset; two little-endian u64), mapped with mmap, then records, one
+JSON array per line. A writer appends under an exclusive ``flock`` and then moves ``end``. A reader compares
+the mapped header with the one it saw last (one 16-byte slice: the check each pick pays) and reads the new
+lines only when it moved, under a shared ``flock``, so it never sees half a record. Past ``limit`` bytes the
+writer compacts the log with the owner's ``compact`` (records that still matter) and bumps the generation;
+readers then replay it from the start.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import mmap
+import os
+import struct
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+__all__ = ["ENV", "Changes", "WorkerBus"]
+
+#: The environment variable naming the bus file (set by the master for its workers; not a setting).
+ENV = "GATEWAY_WORKER_BUS"
+_HEADER = struct.Struct("<QQ")
+_START = _HEADER.size
+_LIMIT = 1 << 20
+
+Record = list[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What a reader has not seen yet: ``reset`` when the log was compacted (replay ``records`` from scratch)."""
+
+    reset: bool
+    records: list[Record]
+
+
+class WorkerBus:
+    __slots__ = ("path", "_fd", "_map", "_seen", "_gen", "_offset", "_compact", "_limit", "stats")
+
+    def __init__(self, path: str, *, compact: Callable[[list[Record]], list[Record]] | None = None,
+                 limit: int = _LIMIT) -> None:
+        self.path = path
+        self._fd = os.open(path, os.O_RDWR)
+        self._map = mmap.mmap(self._fd, _START)
+        self._seen = b""
+        self._gen = -1
+        self._offset = _START
+        self._compact = compact
+        self._limit = limit
+        self.stats = {"published": 0, "applied": 0, "compactions": 0}
+
+    @staticmethod
+    def create(directory: str | None = None) -> str:
+        """A fresh, empty bus file (the master, before the workers start); returns its path."""
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        fd, path = tempfile.mkstemp(prefix="workers-", suffix=".bus", dir=directory or None)
+        try:
+            os.write(fd, _HEADER.pack(1, _START))
+        finally:
+            os.close(fd)
+        return path
+
+    @classmethod
+    def from_environment(cls, **kwargs: Any) -> WorkerBus | None:
+        """The bus this worker's master made, or None (one worker, or not started by ``python -m app``)."""
+        path = os.environ.get(ENV)
+        return cls(path, **kwargs) if path else None
+
+    def moved(self) -> bool:
+        """Whether some worker published since this one last read (the hot-path check)."""
+        return self._map[:_START] != self._seen
+
+    def publish(self, record: Record) -> None:
+        """Append one record; every worker (this one included) sees it at its next ``changes``."""
+        line = orjson.dumps(record) + b"\n"
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            gen, end = _HEADER.unpack(self._map[:_START])
+            os.pwrite(self._fd, line, end)
+            end += len(line)
+            if end - _START > self._limit and self._compact is not None:
+                gen, end = gen + 1, self._rewrite(self._compact(self._read(_START, end)))
+                self.stats["compactions"] += 1
+            self._map[:_START] = _HEADER.pack(gen, end)
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self.stats["published"] += 1
+
+    def changes(self) -> Changes | None:
+        """The records published since the last call (None if none): all of them after a compaction."""
+        if not self.moved():
+            return None
+        fcntl.flock(self._fd, fcntl.LOCK_SH)
+        try:
+            header = self._map[:_START]
+            gen, end = _HEADER.unpack(header)
+            reset = gen != self._gen
+            start = _START if reset else self._offset
+            records = self._read(start, end)
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._seen, self._gen, self._offset = header, gen, end
+        self.stats["applied"] += len(records)
+        return Changes(reset, records)
+
+    def _read(self, start: int, end: int) -> list[Record]:
+        data = os.pread(self._fd, end - start, start) if end > start else b""
+        return [orjson.loads(line) for line in data.splitlines() if line]
+
+    def _rewrite(self, records: list[Record]) -> int:
+        body = b"".join(orjson.dumps(r) + b"\n" for r in records)
+        os.ftruncate(self._fd, _START + len(body))
+        os.pwrite(self._fd, body, _START)
+        return _START + len(body)
+
+    def close(self) -> None:
+        self._map.close()
+        os.close(self._fd)
