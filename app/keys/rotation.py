@@ -91,6 +91,11 @@ class Planner:
         self.plans: dict[str, Plan] = {}
         self._cycles: dict[tuple[str, ...], list[str]] = {}
 
+    @property
+    def lists(self) -> bool:
+        """Whether some key has a model list (else every key may be sent every model)."""
+        return self._lists
+
     def plan(self, model: str) -> Plan:
         plan = self.plans.get(model)
         if plan is None:
@@ -116,6 +121,8 @@ class Planner:
         """The smooth cycle of one tier's keys, shared by every model with the same keys in that tier."""
         cycle = self._cycles.get(members)
         if cycle is None:
+            if len(self._cycles) >= _MAX_PLANS:
+                self._cycles.clear()  # one per distinct key set a model selects: bounded like the plans
             of = self._policies.of
             cycle = self._cycles[members] = smooth_order(members, [of(kid).weight for kid in members])
         return cycle

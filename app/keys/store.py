@@ -23,7 +23,11 @@ from typing import Protocol
 
 from .classify import OutcomeKind
 
-__all__ = ["Cooldown", "KeyStatus", "MemoryPoolStore", "Pick", "PoolStore", "KIND_ORDER"]
+__all__ = ["Cooldown", "KeyStatus", "MemoryPoolStore", "Pick", "PoolStore", "KIND_ORDER", "MAX_CURSORS"]
+
+#: Round-robin cursors kept: cursor names are model names, the clients' choice, so the dict is bounded. The
+#: oldest cursor goes first; a forgotten cursor only starts its rotation again at the first key.
+MAX_CURSORS = 4096
 
 # Counter layout shared by both stores: one slot per outcome kind, in this order.
 KIND_ORDER: tuple[OutcomeKind, ...] = tuple(OutcomeKind)
@@ -163,8 +167,13 @@ class MemoryPoolStore:
             return _NO_KEYS
         if cursor is None:
             cursor = model
-        start = self._cursors.get(cursor, 0)
-        if start >= n:
+        cursors = self._cursors
+        start = cursors.get(cursor)
+        if start is None:
+            if len(cursors) >= MAX_CURSORS:
+                del cursors[next(iter(cursors))]
+            start = 0
+        elif start >= n:
             start %= n
         disabled = self._disabled
         cooling = self._cool.get(model)
@@ -183,7 +192,7 @@ class MemoryPoolStore:
                         continue
                     del cooling[kid]
                     self._cool_reason[model].pop(kid, None)
-            self._cursors[cursor] = idx + 1
+            cursors[cursor] = idx + 1
             picked = self._picks.get(kid)
             if picked is None:
                 picked = self._picks[kid] = Pick(kid)

@@ -100,16 +100,20 @@ class Metrics:
         self._upstream_children[kind].inc()
         if seconds is None:
             return
-        child = self._upstream_duration_children.get((model, kind))
+        # Children are cached by label, not by the client's model name: past MAX_MODELS every new name is
+        # "other", and a cache keyed by the raw name would grow with each one.
+        label = self._model(model)
+        child = self._upstream_duration_children.get((label, kind))
         if child is None:
-            child = self._upstream_duration_children[(model, kind)] = self._upstream_duration.labels(
-                self._model(model), kind.value)
+            child = self._upstream_duration_children[(label, kind)] = self._upstream_duration.labels(
+                label, kind.value)
         child.observe(seconds)
 
     def first_token(self, model: str, seconds: float) -> None:
-        child = self._ttft_children.get(model)
+        label = self._model(model)
+        child = self._ttft_children.get(label)
         if child is None:
-            child = self._ttft_children[model] = self._ttft.labels(self._model(model))
+            child = self._ttft_children[label] = self._ttft.labels(label)
         child.observe(seconds)
 
     def affinity(self, result: str) -> None:

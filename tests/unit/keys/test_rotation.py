@@ -87,3 +87,14 @@ def test_the_plan_cache_is_bounded() -> None:
     for i in range(3000):
         planner.plan(f"model-{i}")
     assert len(planner.plans) <= 1024
+
+
+def test_the_cycle_cache_is_bounded_too(monkeypatch) -> None:
+    # Model names are the client's: each name that selects another set of keys (here: key i's own allowlist)
+    # makes a cycle, so the cycles are bounded with the plans, not only the plans.
+    monkeypatch.setattr("app.keys.rotation._MAX_PLANS", 8)
+    ids = [f"k{i}" for i in range(40)]
+    planner = Planner(ids, KeyPolicies(models={kid: [f"*-{kid}", "gemini-*"] for kid in ids}))
+    for kid in ids:
+        assert list(planner.plan(f"bogus-{kid}").ids) == [kid]
+    assert len(planner.plans) <= 8 and len(planner._cycles) <= 8

@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from app.keys import MemoryPoolStore, OutcomeKind, Pick, PoolStore, RedisPoolStore
+from app.keys.store import MAX_CURSORS
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 IDS = ["k0", "k1", "k2"]
@@ -497,3 +498,14 @@ async def test_a_new_replicas_first_concurrent_picks_all_wait_for_its_load(store
     fresh = stores.new()
     chosen = await asyncio.gather(*(fresh.pick(IDS, M, (), NOW) for _ in range(9)))
     assert "k1" not in {p.key_id for p in chosen}
+
+
+async def test_distinct_model_names_cannot_grow_the_memory_cursors_without_bound() -> None:
+    # A client may name 100,000 bogus models: each pick makes a cursor, so the cursors are bounded; a real
+    # model's rotation survives the flood (its cursor is forgotten at worst, starting over at the first key).
+    store = MemoryPoolStore()
+    assert await picks(store, 2) == ["k0", "k1"]
+    for i in range(100_000):
+        store.pick_now(IDS, f"bogus-{i}", (), NOW)
+    assert len(store._cursors) <= MAX_CURSORS
+    assert [p for p in await picks(store, 3)] in (["k2", "k0", "k1"], ["k0", "k1", "k2"])
