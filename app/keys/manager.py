@@ -555,6 +555,11 @@ class KeyManager:
 
     # -- reads and admin ------------------------------------------------------------------------------------
 
+    def may_serve(self, model: str) -> bool:
+        """Whether some key's model lists allow ``model``: the model listings leave out the others, which a
+        call would only answer with ``ModelNotServed``."""
+        return not self._planner.lists or bool(self._planner.plan(model).ids)
+
     async def wait_time(self, model: str) -> float | None:
         """Seconds until a non-disabled key can serve ``model`` (0.0: one can now); ``None`` if no key will
         without an enable. Drives the "wait for the earliest cooldown within MAX_WAIT" decision."""

@@ -13,10 +13,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.errors import GatewayError, NoKeysConfigured, NotFound, Unauthenticated
+from app.errors import GatewayError, ModelNotServed, NoKeysConfigured, NotFound, Unauthenticated
 from app.protocols.openai_chat.errors import render_error
 from app.protocols.openai_chat.models import models_from_gemini
-from app.protocols.openai_media.models import alias_entries
+from app.protocols.openai_media.models import ALIASES, alias_entries
 from app.routes.access import admitted, client_policy
 from app.routes.common import gateway, read_json
 from app.routes.responses import to_response
@@ -74,9 +74,13 @@ async def embeddings(request: Request) -> Response:
 async def _listing(request: Request) -> dict[str, Any]:
     gw = gateway(request)
     created = int(time.time())
-    listing = models_from_gemini(await gw.catalog.models(), search_models=gw.http.model_search,
-                                 created=created)
-    listing["data"].extend(alias_entries(gw.media.models, created))  # what each media route uses
+    # Only what some key may be sent (KEY_MODELS / KEY_EXCLUDE_MODELS): a call naming any other model is a 404.
+    served = [m for m in await gw.catalog.models() if gw.keys.may_serve(str(m.get("name", "")))]
+    listing = models_from_gemini(served, search_models=gw.http.model_search, created=created)
+    media = gw.media.models  # OpenAI's media names, each listed while its route's Gemini model may be served
+    served_names = {name for route, names in ALIASES.items() if gw.keys.may_serve(media.default(route))
+                    for name in names}
+    listing["data"].extend(e for e in alias_entries(media, created) if e["id"] in served_names)
     return listing
 
 
@@ -86,6 +90,9 @@ async def list_models(request: Request) -> Response:
 
 async def get_model(request: Request) -> Response:
     wanted = request.path_params["model_id"].removeprefix("models/")
+    if not gateway(request).keys.may_serve(wanted):
+        raise ModelNotServed(f"no API key of this gateway may be sent model '{wanted}': every key's model "
+                             f"allowlist or blocklist excludes it")
     for entry in (await _listing(request))["data"]:
         if entry["id"] == wanted:
             return to_response(JsonReply.of(entry))

@@ -16,7 +16,7 @@ from urllib.parse import quote, unquote_plus
 
 import orjson
 
-from app.errors import GatewayError, InvalidRequest, NotFound
+from app.errors import GatewayError, InvalidRequest, ModelNotServed, NotFound
 from app.gemini.errors import google_error_body
 from app.gemini.framing import JSONArrayDecoder, SSEDecoder
 from app.gemini.limits import MAX_BODY_DEPTH, LimitError, check_json
@@ -124,10 +124,14 @@ class NativeService:
         self.affinity = affinity
 
     async def list_models(self, query: str) -> Reply:
-        return await self._plain("GET", "models", MODELS_BUCKET, query)
+        reply = _passthrough(await self._client.call("GET", "models", model=MODELS_BUCKET, query=query))
+        return _served_only(reply, self._client.keys.may_serve)
 
     async def get_model(self, model: str, query: str) -> Reply:
         _check_model(model)
+        if not self._client.keys.may_serve(model):
+            raise ModelNotServed(f"no API key of this gateway may be sent model '{model}': every key's model "
+                                 f"allowlist or blocklist excludes it")
         return await self._plain("GET", f"models/{model}", MODELS_BUCKET, query)
 
     async def _plain(self, method: str, path: str, bucket: str, query: str) -> Reply:
@@ -216,6 +220,24 @@ def _json_or_none(body: bytes) -> Any:
 
 def _text_of(response: dict[str, Any] | None) -> str:
     return read_reply(response).text if response else ""
+
+
+def _served_only(reply: JsonReply, may_serve: Callable[[str], bool]) -> JsonReply:
+    """A models page without the models no key may be sent (KEY_MODELS / KEY_EXCLUDE_MODELS); the page token
+    stays, so paging still walks Google's whole list. Untouched when every model is served."""
+    if reply.status != 200:
+        return reply
+    try:
+        page = orjson.loads(reply.body)
+        models = page["models"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return reply
+    if not isinstance(models, list):
+        return reply
+    kept = [m for m in models if not isinstance(m, dict) or may_serve(str(m.get("name", "")))]
+    if len(kept) == len(models):
+        return reply
+    return JsonReply(200, orjson.dumps({**page, "models": kept}), content_type=reply.content_type)
 
 
 def _passthrough(resp: UpstreamResponse) -> JsonReply:

@@ -151,3 +151,25 @@ def test_no_key_may_serve_the_model_answers_404_in_each_protocol(fake, listed_ga
     assert native.status_code == 404 and native.json()["error"]["status"] == "NOT_FOUND"
     assert "gemini-2.0-flash" in native.json()["error"]["message"]
     assert served(fake) == Counter()  # nothing reached the upstream
+
+
+def test_model_listings_leave_out_what_no_key_may_be_sent(fake):
+    # A listing that advertises a model every key's lists exclude invites calls that can only be 404s.
+    with start_gateway(fake.base_url, api_keys=["ok-pro-a", "ok-pro-b"],
+                       key_models="ok-pro-a=gemini-2.5-pro,ok-pro-b=gemini-2.5-pro|gemini-2.0-*",
+                       key_exclude_models="ok-pro-b=gemini-2.0-flash-lite*") as gw:
+        openai_ids = [m["id"] for m in requests.get(gw.v1 + "/models", headers=gw.headers(), timeout=30)
+                      .json()["data"]]
+        # Media aliases (gpt-image-1, tts-1, whisper-1) are served by flash models no key may be sent.
+        assert openai_ids == ["gemini-2.5-pro", "gemini-2.5-pro-search", "gemini-2.0-flash", "gemini-2.0-flash-001"]
+        native = requests.get(gw.url + "/v1beta/models", headers={"x-goog-api-key": TOKEN}, timeout=30).json()
+        assert [m["name"] for m in native["models"]] == [
+            "models/gemini-2.5-pro", "models/gemini-2.0-flash", "models/gemini-2.0-flash-001"]
+        assert native["nextPageToken"]  # paging still walks the upstream's list
+        refused = requests.get(gw.v1 + "/models/gemini-2.5-flash", headers=gw.headers(), timeout=30)
+        assert refused.status_code == 404 and refused.json()["error"]["code"] == "model_not_found"
+        refused = requests.get(gw.url + "/v1beta/models/gemini-2.5-flash", headers={"x-goog-api-key": TOKEN},
+                               timeout=30)
+        assert refused.status_code == 404 and refused.json()["error"]["status"] == "NOT_FOUND"
+        assert requests.get(gw.url + "/v1beta/models/gemini-2.5-pro", headers={"x-goog-api-key": TOKEN},
+                            timeout=30).json()["name"] == "models/gemini-2.5-pro"
