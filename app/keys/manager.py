@@ -66,7 +66,7 @@ from .rotation import Plan, Planner
 from .surge import SurgeDetector
 from .store import Pick, PoolStore
 
-__all__ = ["KeyManager", "Lease", "NoKeyAvailable", "UnknownKey"]
+__all__ = ["KeyManager", "Lease", "NoKeyAvailable", "UnknownKey", "not_served"]
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +149,12 @@ def _either(a: Pick, b: Pick) -> Pick:
     """Why two rotations had no key, as one answer: the earlier cooldown end; all disabled if both are."""
     waits = [w for w in (a.wait, b.wait) if w is not None]
     return Pick(None, min(waits) if waits else None, a.all_disabled and b.all_disabled)
+
+
+def not_served(model: str) -> ModelNotServed:
+    """The 404 for a model every key's lists exclude (a call, or a model listing's GET of it)."""
+    return ModelNotServed(f"no API key of this gateway may be sent model '{model}': every key's model "
+                          f"allowlist or blocklist excludes it")
 
 
 def _plural(n: int, word: str) -> str:
@@ -421,8 +427,7 @@ class KeyManager:
                 return await self._pick(model, {*exclude, kid})
             first = picked if first is None else _either(first, picked)
         if first is None:
-            raise ModelNotServed(f"no API key of this gateway may be sent model '{model}': every key's model "
-                                 f"allowlist or blocklist excludes it")
+            raise not_served(model)
         raise await self._unavailable(model, first, plan.ids, exclude)
 
     async def settle(self, account: RequestAccount, *, succeeded_on: str | None = None) -> None:

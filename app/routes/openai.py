@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.errors import GatewayError, ModelNotServed, NoKeysConfigured, NotFound, Unauthenticated
+from app.errors import GatewayError, NoKeysConfigured, NotFound, Unauthenticated
 from app.protocols.openai_chat.errors import render_error
 from app.protocols.openai_chat.models import models_from_gemini
 from app.protocols.openai_media.models import ALIASES, alias_entries
@@ -22,6 +22,7 @@ from app.routes.common import gateway, read_json
 from app.routes.responses import to_response
 from app.keys import tenant_of
 from app.keys.affinity import affinity_hint
+from app.keys.manager import not_served
 from app.security import bearer
 from app.services.resources import Caller
 from app.services.replies import JsonReply
@@ -91,8 +92,7 @@ async def list_models(request: Request) -> Response:
 async def get_model(request: Request) -> Response:
     wanted = request.path_params["model_id"].removeprefix("models/")
     if not gateway(request).keys.may_serve(wanted):
-        raise ModelNotServed(f"no API key of this gateway may be sent model '{wanted}': every key's model "
-                             f"allowlist or blocklist excludes it")
+        raise not_served(wanted)
     for entry in (await _listing(request))["data"]:
         if entry["id"] == wanted:
             return to_response(JsonReply.of(entry))

@@ -16,12 +16,13 @@ from urllib.parse import quote, unquote_plus
 
 import orjson
 
-from app.errors import GatewayError, InvalidRequest, ModelNotServed, NotFound
+from app.errors import GatewayError, InvalidRequest, NotFound
 from app.gemini.errors import google_error_body
 from app.gemini.framing import JSONArrayDecoder, SSEDecoder
 from app.gemini.limits import MAX_BODY_DEPTH, LimitError, check_json
 from app.keys import Outcome, OutcomeKind, classify
 from app.keys.affinity import Affinity
+from app.keys.manager import not_served
 from app.observability.events import EventSink, NullSink
 from app.gemini.assemble import assemble_stream
 from app.services.calls import CallRecord, relay
@@ -130,8 +131,7 @@ class NativeService:
     async def get_model(self, model: str, query: str) -> Reply:
         _check_model(model)
         if not self._client.keys.may_serve(model):
-            raise ModelNotServed(f"no API key of this gateway may be sent model '{model}': every key's model "
-                                 f"allowlist or blocklist excludes it")
+            raise not_served(model)
         return await self._plain("GET", f"models/{model}", MODELS_BUCKET, query)
 
     async def _plain(self, method: str, path: str, bucket: str, query: str) -> Reply:
