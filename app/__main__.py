@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import tempfile
 
 import uvicorn
 
@@ -27,7 +28,13 @@ def main() -> int:
         print(f"gemini-gateway: {exc}", file=sys.stderr)
         return 2
     HeaderDeadlineProtocol.header_timeout = settings.header_timeout
-    bus = WorkerBus.create(settings.data_dir or None) if settings.workers > 1 and not settings.redis_url else None
+    try:
+        bus = WorkerBus.create(settings.data_dir or None) if settings.workers > 1 and not settings.redis_url else None
+    except OSError as exc:  # read-only or full: say so once and stop, rather than start workers that cannot agree
+        print(f"gemini-gateway: WORKERS={settings.workers} without REDIS_URL needs a writable DATA_DIR for the "
+              f"workers' bus file; it cannot be made in {settings.data_dir or tempfile.gettempdir()!r} "
+              f"({type(exc).__name__}: {exc.strerror or exc})", file=sys.stderr)
+        return 2
     os.environ.pop(ENV, None)  # never a bus inherited from elsewhere
     if bus is not None:
         os.environ[ENV] = bus  # inherited by the spawned workers

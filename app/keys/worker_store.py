@@ -7,10 +7,14 @@ Every pick first checks whether the bus moved (one mmap read) and, if so, applie
 picking; a worker that disables a key publishes it before its next pick can run. So no worker picks a key
 after another recorded it invalid. Short cooldowns, failure streaks, counters and the cursor stay per
 worker: a per-minute 429 costs each other worker at most one retry on another key, invisible to the client.
+
+A record the bus cannot take (``DATA_DIR`` full, a file-size limit) is applied to this worker alone, with one
+warning: the worker keeps honouring what it learned, and requests never fail because of the disk.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -26,15 +30,33 @@ SHARED_COOLDOWN = 300.0
 
 _DISABLE, _ENABLE, _COOL = "d", "e", "c"
 
+log = logging.getLogger(__name__)
+
 
 class WorkerPoolStore(MemoryPoolStore):
-    __slots__ = ("_bus", "_clock")
+    __slots__ = ("_bus", "_clock", "_unshared", "_write_failed")
 
     def __init__(self, bus: WorkerBus, clock: Callable[[], float] = time.time) -> None:
         super().__init__()
         self._bus = bus
         self._clock = clock
+        #: Disables the bus could not take: kept here, and applied again after a compaction's reset.
+        self._unshared: dict[str, tuple[str, float]] = {}
+        self._write_failed = 0
         self._sync()
+
+    def _publish(self, record: Record) -> bool:
+        """Publish ``record``; False (logged once) when the bus file cannot be written."""
+        try:
+            self._bus.publish(record)
+            return True
+        except OSError as exc:
+            self._write_failed += 1
+            if self._write_failed == 1:
+                log.warning("the workers' bus file cannot be written (%s: %s): key disables and long cooldowns "
+                            "stay with the worker that saw them until it can", type(exc).__name__,
+                            exc.strerror or "write failed")
+            return False
 
     def _sync(self) -> None:
         changes = self._bus.changes()
@@ -43,7 +65,7 @@ class WorkerPoolStore(MemoryPoolStore):
 
     def _apply(self, changes: Changes) -> None:
         if changes.reset:
-            self.load_disabled({})
+            self.load_disabled(self._unshared)
         for record in changes.records:
             kind = record[0]
             if kind == _DISABLE:
@@ -78,26 +100,30 @@ class WorkerPoolStore(MemoryPoolStore):
     async def disable(self, key_id: str, reason: str, now: float | None = None) -> None:
         self._sync()
         if key_id not in self._disabled:  # a key already disabled keeps its first reason
-            self._bus.publish([_DISABLE, key_id, reason, self._clock() if now is None else now])
-            self._sync()
+            at = self._clock() if now is None else now
+            if self._publish([_DISABLE, key_id, reason, at]):
+                self._sync()
+            else:
+                self._unshared[key_id] = (reason, at)
+                self.disable_now(key_id, reason, at)
 
     async def enable(self, key_id: str) -> None:
         await super().enable(key_id)  # this worker's streaks too
-        self._bus.publish([_ENABLE, key_id])
-        self._sync()
+        self._unshared.pop(key_id, None)
+        if self._publish([_ENABLE, key_id]):
+            self._sync()
 
     async def cool(self, key_id: str, model: str, until: float, reason: str) -> None:
         await self.cool_many((key_id,), model, until, reason)
 
     async def cool_many(self, key_ids: Sequence[str], model: str, until: float, reason: str) -> None:
-        if until - self._clock() >= SHARED_COOLDOWN:
-            self._bus.publish([_COOL, model, until, reason, list(key_ids)])
+        if until - self._clock() >= SHARED_COOLDOWN and self._publish([_COOL, model, until, reason, list(key_ids)]):
             self._sync()
         else:
             self.cool_now(key_ids, model, until, reason)
 
     def bus_stats(self) -> dict[str, int]:
-        return dict(self._bus.stats)
+        return {**self._bus.stats, "write_failed": self._write_failed}
 
     async def close(self) -> None:
         self._bus.close()

@@ -11,11 +11,17 @@ the mapped header with the one it saw last (one 16-byte slice: the check each pi
 lines only when it moved, under a shared ``flock``, so it never sees half a record. Past ``limit`` bytes the
 writer compacts the log with the owner's ``compact`` (records that still matter) and bumps the generation;
 readers then replay it from the start.
+
+A write that fails (a full disk, a file-size limit: ``pwrite`` may write part of a record and stop) raises
+``OSError`` without moving the header, so no reader ever sees the torn part; the next record overwrites it.
+Compaction first points the header at an empty log of the new generation, so a writer killed half-way leaves
+an empty log, never a mix of old and new lines. A line that still cannot be decoded is skipped and counted.
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import mmap
 import os
 import struct
@@ -25,6 +31,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+
+log = logging.getLogger(__name__)
 
 __all__ = ["ENV", "Changes", "WorkerBus"]
 
@@ -58,7 +66,7 @@ class WorkerBus:
         self._offset = _START
         self._compact = compact
         self._limit = limit
-        self.stats = {"published": 0, "applied": 0, "compactions": 0}
+        self.stats = {"published": 0, "applied": 0, "compactions": 0, "torn": 0}
 
     @staticmethod
     def create(directory: str | None = None) -> str:
@@ -67,7 +75,10 @@ class WorkerBus:
             os.makedirs(directory, exist_ok=True)
         fd, path = tempfile.mkstemp(prefix="workers-", suffix=".bus", dir=directory or None)
         try:
-            os.write(fd, _HEADER.pack(1, _START))
+            _write_all(fd, _HEADER.pack(1, _START), 0)
+        except OSError:
+            os.unlink(path)
+            raise
         finally:
             os.close(fd)
         return path
@@ -88,10 +99,10 @@ class WorkerBus:
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
             gen, end = _HEADER.unpack(self._map[:_START])
-            os.pwrite(self._fd, line, end)
+            _write_all(self._fd, line, end)  # raises before the header moves: nobody reads a torn record
             end += len(line)
             if end - _START > self._limit and self._compact is not None:
-                gen, end = gen + 1, self._rewrite(self._compact(self._read(_START, end)))
+                gen, end = gen + 1, self._rewrite(gen + 1, self._compact(self._read(_START, end)))
                 self.stats["compactions"] += 1
             self._map[:_START] = _HEADER.pack(gen, end)
         finally:
@@ -117,14 +128,36 @@ class WorkerBus:
 
     def _read(self, start: int, end: int) -> list[Record]:
         data = os.pread(self._fd, end - start, start) if end > start else b""
-        return [orjson.loads(line) for line in data.splitlines() if line]
+        records: list[Record] = []
+        for line in data.splitlines():
+            if not line:
+                continue
+            try:
+                records.append(orjson.loads(line))
+            except orjson.JSONDecodeError:  # a writer killed mid-compaction: skip it, never fail a pick
+                self.stats["torn"] += 1
+                log.warning("workers' bus %s: skipped an unreadable record", os.path.basename(self.path))
+        return records
 
-    def _rewrite(self, records: list[Record]) -> int:
+    def _rewrite(self, gen: int, records: list[Record]) -> int:
+        """Replace the log with ``records`` as generation ``gen``; returns its end."""
         body = b"".join(orjson.dumps(r) + b"\n" for r in records)
+        self._map[:_START] = _HEADER.pack(gen, _START)  # killed from here on: an empty log, never a mix
+        _write_all(self._fd, body, _START)
         os.ftruncate(self._fd, _START + len(body))
-        os.pwrite(self._fd, body, _START)
         return _START + len(body)
 
     def close(self) -> None:
         self._map.close()
         os.close(self._fd)
+
+
+def _write_all(fd: int, data: bytes, offset: int) -> None:
+    """``pwrite`` all of ``data`` or raise ``OSError`` (a short write is retried; it then fails with the
+    reason: ENOSPC, EFBIG)."""
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        if written <= 0:
+            raise OSError(f"short write to the workers' bus ({written} bytes)")
+        view, offset = view[written:], offset + written

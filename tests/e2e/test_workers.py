@@ -11,6 +11,9 @@ opens a new connection, and /health names the worker's pid, so a test can see bo
 
 from __future__ import annotations
 
+import resource
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -20,7 +23,7 @@ import pytest
 import requests
 
 from tests.fake_gemini.process import FakeHandle
-from tests.support.gateway import ADMIN_TOKEN, GatewayHandle, start_gateway
+from tests.support.gateway import ADMIN_TOKEN, ROOT, GatewayHandle, free_port, gateway_env, start_gateway
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 MODEL = "gemini-2.5-flash"
@@ -122,3 +125,20 @@ def test_the_durable_admin_api_disable_reaches_both_workers_by_their_poll(fake: 
         before = used(fake, keys[2])
         assert load(gw) == [200] * LOAD
         assert used(fake, keys[2]) == before
+
+
+@pytest.mark.parametrize("where", ["not-a-directory", "full-disk"])
+def test_a_data_dir_that_cannot_hold_the_bus_stops_start_up_with_one_clear_message(tmp_path, where: str) -> None:
+    # Not a traceback, not workers started without a bus: one line naming what is needed, exit status 2.
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    data_dir = blocker / "data" if where == "not-a-directory" else tmp_path
+    env = gateway_env(None, api_keys=["ok-a"], workers=2, data_dir=str(data_dir), port=free_port())
+    # A file-size limit of 0 makes the 16-byte header's write fail as a full disk does (EFBIG for ENOSPC).
+    limit = (lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))) if where == "full-disk" else None
+    done = subprocess.run([sys.executable, "-m", "app"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=60, preexec_fn=limit)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "needs a writable DATA_DIR for the workers' bus file" in done.stderr
+    assert not list(tmp_path.glob("workers-*.bus"))  # nothing left behind

@@ -3,6 +3,10 @@ next pick; short cooldowns stay where they were seen."""
 
 from __future__ import annotations
 
+import asyncio
+import multiprocessing
+import os
+import resource
 from pathlib import Path
 
 import pytest
@@ -94,3 +98,40 @@ def test_compact_keeps_only_what_still_matters() -> None:
                ["c", M, NOW + 99, "long", ["k2", "k0"]]]
     assert compact(records, NOW) == [["d", "k1", "r1", 2.0], ["c", M, NOW + 99, "long", ["k2"]],
                                      ["c", M, NOW + 99, "long", ["k0"]]]
+
+
+def _worker_on_a_full_disk(path: str, room: int, out: "multiprocessing.Queue[object]") -> None:
+    """A worker whose bus file can grow by ``room`` bytes only (RLIMIT_FSIZE: pwrite writes what fits, then
+    fails with EFBIG, as on a full disk); it disables k0 and reports what it picks then."""
+    resource.setrlimit(resource.RLIMIT_FSIZE, (os.path.getsize(path) + room, resource.RLIM_INFINITY))
+    store = WorkerPoolStore(WorkerBus(path, compact=compact), clock=lambda: NOW)
+
+    async def run() -> list[str | None]:
+        await store.disable("k0", "API_KEY_INVALID (HTTP 400)", NOW)
+        await store.cool_many(["k1"], M, NOW + 2 * SHARED_COOLDOWN, "quota_exhausted: per day")
+        return await picks(store)
+
+    try:
+        out.put(asyncio.run(run()))
+    except BaseException as exc:  # noqa: BLE001 - the parent asserts on it
+        out.put(f"{type(exc).__name__}: {exc}")
+    out.put(store.bus_stats())
+
+
+def test_a_worker_whose_bus_cannot_be_written_keeps_what_it_learned_and_tears_nothing(workers: Workers) -> None:
+    other = workers.new()
+    ctx = multiprocessing.get_context("spawn")
+    out: multiprocessing.Queue[object] = ctx.Queue()
+    proc = ctx.Process(target=_worker_on_a_full_disk, args=(workers.path, 20, out))  # half a disable record
+    proc.start()
+    picked, stats = out.get(timeout=60), out.get(timeout=60)
+    proc.join(30)
+    # No exception on the request path, and the worker honours its own disable and daily cooldown.
+    assert picked == ["k2"] * 6, picked
+    assert isinstance(stats, dict) and stats["write_failed"] == 2 and stats["published"] == 0
+    # The other worker never reads half a record: the header did not move, its picks go on.
+    assert not other._bus.moved()
+    assert set(asyncio.run(picks(other))) == {"k0", "k1", "k2"}
+    # The next record that fits is whole, and the torn bytes after the old end are overwritten.
+    asyncio.run(workers.new().disable("k2", "disabled by admin", NOW))
+    assert set(asyncio.run(picks(other))) == {"k0", "k1"} and other._bus.stats["torn"] == 0

@@ -67,3 +67,20 @@ def test_concurrent_publishers_in_other_processes_lose_and_tear_nothing(tmp_path
     seen += changes.records if changes is not None else []
     for name in ("p", "q"):
         assert [r[1] for r in seen if r[0] == name] == list(range(300))
+
+
+def test_an_unreadable_record_is_skipped_not_raised(tmp_path: Path) -> None:
+    # A writer killed at the wrong moment can leave bytes that are no record: a pick must never fail on them.
+    path = WorkerBus.create(str(tmp_path))
+    writer, reader = _bus(path), _bus(path)
+    writer.publish(["d", "k1", "why", 1.0])
+    with open(path, "r+b") as f:  # a torn line, then the header moved over it as a broken writer would
+        f.seek(0, 2)
+        f.write(b'["d", "k2", "ha\n')
+        end = f.tell()
+        f.seek(8)
+        f.write(end.to_bytes(8, "little"))
+    writer.publish(["e", "k1"])
+    changes = reader.changes()
+    assert changes is not None and changes.records == [["d", "k1", "why", 1.0], ["e", "k1"]]
+    assert reader.stats["torn"] == 1
