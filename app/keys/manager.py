@@ -34,7 +34,7 @@ are the upstream's or the requests' (a slow spell, a model whose streams all bre
 only turn them into 503s for everyone. The evidence is kept per process; the counts are shared.
 
 Selection order (``rotation.py``, policies in ``key_policy.py``): a pinned owner, then a conversation's bound
-key, then the model's rotations, preferred tier first: a tier is used only while no key of the tiers before
+key (while no key of an earlier tier than its own can serve), then the model's rotations, preferred tier first: a tier is used only while no key of the tiers before
 it can serve the request (disabled, cooling, already tried), and each rotation is a smooth weighted cycle.
 A key whose model lists exclude the model is never in its rotations, never served as a pin or a binding,
 and never the last resort; when no key may serve the model at all, ``ModelNotServed`` (404) says so.
@@ -350,12 +350,29 @@ class KeyManager:
         if account.pinned is not None:
             return await self._owner(account.pinned, account.model)
         if (account.prefer is not None and not account.tried and not self._paused(account.model)
-                and self.policies.of(account.prefer).allows(account.model)):
+                and self.policies.of(account.prefer).allows(account.model)
+                and not await self._earlier_tier_free(account.prefer, account.model)):
             try:
                 return await self._owner(account.prefer, account.model)
             except NoKeyAvailable:
                 pass  # the bound key cannot serve now: the conversation moves (the caller rebinds it)
         return await self._pick(account.model, account.tried)
+
+    async def _earlier_tier_free(self, key_id: str, model: str) -> bool:
+        """Whether a key of a tier before ``key_id``'s can serve ``model`` now. A conversation bound to a
+        fallback key while its betters were cooling goes back to them once they can serve, as any other
+        request does: a binding is kept for the implicit cache, not to spend a paid tier on free traffic.
+        A pool of one tier (the common case) pays one attribute read."""
+        plan = self._plans.get(model) or self._planner.plan(model)
+        if len(plan.rotations) < 2:
+            return False
+        tier, now = self.policies.of(key_id).tier, self._clock()
+        for rotation in plan.rotations:
+            if rotation.tier >= tier:
+                return False
+            if await self._store.wait(rotation.ids, model, now) == 0.0:
+                return True
+        return False
 
     async def acquire_owner(self, key_id: str, model: str) -> Lease:
         """A bare lease of ``key_id`` if it can serve ``model`` now, else :class:`OwnerUnavailable`."""

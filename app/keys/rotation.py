@@ -66,6 +66,7 @@ class Rotation:
 
     cursor: str
     ids: Sequence[str]
+    tier: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +114,7 @@ class Planner:
         for kid in allowed:
             tiers.setdefault(of(kid).tier, []).append(kid)
         single = len(tiers) == 1
-        rotations = tuple(Rotation(model if single else f"{model}|{tier}", self._cycle(tuple(members)))
+        rotations = tuple(Rotation(model if single else f"{model}|{tier}", self._cycle(tuple(members)), tier)
                           for tier, members in sorted(tiers.items()))
         return Plan(rotations, allowed)
 

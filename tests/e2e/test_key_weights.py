@@ -19,8 +19,10 @@ from tests.support.gateway import ADMIN_TOKEN, TOKEN, start_gateway
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
-def chat(gw, model: str = "gemini-2.5-flash", text: str = "hello", session: requests.Session | None = None):
-    return (session or requests).post(gw.v1 + "/chat/completions", headers=gw.headers(), timeout=30,
+def chat(gw, model: str = "gemini-2.5-flash", text: str = "hello", session: requests.Session | None = None,
+         headers: dict[str, str] | None = None):
+    return (session or requests).post(gw.v1 + "/chat/completions", headers={**gw.headers(), **(headers or {})},
+                                      timeout=30,
                                       json={"model": model, "messages": [{"role": "user", "content": text}]})
 
 
@@ -101,6 +103,20 @@ def test_tier_two_serves_only_while_tier_one_is_cooling(fake):
         for i in range(10):
             assert chat(gw, text=f"c{i}").status_code == 200
         assert served(fake) == {first: 5, second: 5}  # back on tier 1, not once on tier 2
+
+        # A conversation that fell back to tier 2 (Claude Code and Codex send a session id on every turn)
+        # goes back to tier 1 with everyone else, and stays there.
+        for key in (first, second):
+            fake.script(key, "rpm", times=1, retry_delay="2s")
+        session = {"X-Session-Id": "conversation-1"}
+        for i in range(3):
+            assert chat(gw, text=f"s{i}", headers=session).status_code == 200
+        assert served(fake)[reserve] >= 1
+        wait_active(gw, [key_id(first), key_id(second)])
+        fake.reset()
+        for i in range(4):
+            assert chat(gw, text=f"t{i}", headers=session).status_code == 200
+        assert served(fake)[reserve] == 0 and len(set(served(fake))) == 1  # back, and bound anew
 
 
 @pytest.fixture(scope="module")

@@ -472,10 +472,11 @@ async def test_no_key_may_serve_the_model_is_a_404_naming_it(store: PoolStore, c
     assert (await km.acquire("_files")).key_id == IDS[0]  # calls that name no model use any key
 
 
-async def test_pins_and_bindings_win_over_tiers_but_not_over_lists(store: PoolStore, clock: Clock) -> None:
-    km = tuned(store, clock, tiers={IDS[3]: 2}, models={IDS[2]: ["gemini-2.5-pro"]})
+async def test_pins_win_over_tiers_and_bindings_over_weights_but_neither_over_lists(store: PoolStore,
+                                                                                   clock: Clock) -> None:
+    km = tuned(store, clock, tiers={IDS[3]: 2}, models={IDS[2]: ["gemini-2.5-pro"]}, weights={IDS[0]: 5})
     assert (await km.lease(RequestAccount(M, pinned=IDS[3]), float("inf"))).key_id == IDS[3]
-    assert (await km.lease(RequestAccount(M, prefer=IDS[3]), float("inf"))).key_id == IDS[3]
+    assert (await km.lease(RequestAccount(M, prefer=IDS[1]), float("inf"))).key_id == IDS[1]
     with pytest.raises(ModelNotServed) as info:
         await km.lease(RequestAccount(M, pinned=IDS[2]), float("inf"))
     assert IDS[2] in info.value.message and M in info.value.message
@@ -492,3 +493,17 @@ async def test_policy_changes_take_effect_on_replace_keys(store: PoolStore, cloc
     assert snap[IDS[0]]["tier"] == 2 and snap[IDS[1]]["exclude_models"] == [M] and snap[IDS[2]]["weight"] == 1
     km.replace_keys([(k, None) for k in KEYS], {})
     assert set(await ids_of(km, 8)) == set(IDS)
+
+
+async def test_a_conversation_bound_to_a_fallback_tier_goes_back_once_its_betters_can_serve(
+        store: PoolStore, clock: Clock) -> None:
+    # Paid keys (tier 2) back up free ones: a conversation that fell back while tier 1 cooled must not keep
+    # spending the paid key for as long as it keeps talking (coding agents send a session id on every turn).
+    km = tuned(store, clock, tiers={IDS[2]: 2, IDS[3]: 2})
+    for kid in IDS[:2]:
+        await km.report(km.lease_for(kid), M, RL)  # tier 1 cools for M (30 s)
+    assert (await km.lease(RequestAccount(M, prefer=IDS[3]), float("inf"))).key_id == IDS[3]  # bound, kept
+    clock.advance(31)
+    back = await km.lease(RequestAccount(M, prefer=IDS[3]), float("inf"))
+    assert back.key_id in (IDS[0], IDS[1])  # tier 1 can serve again: the conversation moves back
+    assert (await km.lease(RequestAccount(M, prefer=IDS[0]), float("inf"))).key_id == IDS[0]
