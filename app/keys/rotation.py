@@ -78,9 +78,15 @@ class Plan:
 
 
 class Planner:
-    """Plans per model for one pool and one set of policies; replaced whole when either changes."""
+    """Plans per model for one pool and one set of policies; replaced whole when either changes.
 
-    __slots__ = ("_ids", "_policies", "_plain", "_lists", "plans", "_cycles")
+    Keys are grouped by their model lists, so a new model name costs one ``allows`` per distinct pair of lists
+    (not per key) and the set of groups that allow it (its *shape*); models of one shape share the allowed
+    keys and the tiers' cycles, and only their cursor names differ. That keeps a 2,000-key pool's plan for a
+    model name never seen before (a client may send any) in the microseconds.
+    """
+
+    __slots__ = ("_ids", "_policies", "_plain", "_lists", "_classes", "plans", "_shapes")
 
     def __init__(self, ids: list[str], policies: KeyPolicies) -> None:
         self._ids = ids
@@ -88,9 +94,15 @@ class Planner:
         resolved = [policies.of(kid) for kid in ids]
         self._lists = any(p.lists for p in resolved)
         self._plain = not self._lists and all(p.weight == 1 and p.tier == 1 for p in resolved)
+        groups: dict[tuple[tuple[str, ...], tuple[str, ...]], list[int]] = {}
+        if self._lists:
+            for index, policy in enumerate(resolved):
+                groups.setdefault((policy.models, policy.exclude_models), []).append(index)
+        #: (a policy with the group's lists, the group's key indexes in pool order)
+        self._classes = [(resolved[members[0]], members) for members in groups.values()]
         #: model -> plan; the manager reads it directly and calls ``plan`` on a miss.
         self.plans: dict[str, Plan] = {}
-        self._cycles: dict[tuple[str, ...], list[str]] = {}
+        self._shapes: dict[tuple[bool, ...], tuple[Sequence[str], tuple[tuple[int, list[str]], ...]]] = {}
 
     @property
     def lists(self) -> bool:
@@ -108,22 +120,28 @@ class Planner:
     def _build(self, model: str) -> Plan:
         if self._plain:
             return Plan((Rotation(model, self._ids),), self._ids)
+        shape_key = tuple(policy.allows(model) for policy, _ in self._classes)
+        shape = self._shapes.get(shape_key)
+        if shape is None:
+            if len(self._shapes) >= _MAX_PLANS:
+                self._shapes.clear()  # one per distinct set of groups a model selects: bounded like the plans
+            shape = self._shapes[shape_key] = self._shape(shape_key)
+        allowed, tiers = shape
+        single = len(tiers) == 1
+        return Plan(tuple(Rotation(model if single else f"{model}|{tier}", cycle, tier) for tier, cycle in tiers),
+                    allowed)
+
+    def _shape(self, shape_key: tuple[bool, ...]) -> tuple[Sequence[str], tuple[tuple[int, list[str]], ...]]:
+        """The keys the allowing groups hold (pool order) and each tier's smooth cycle over them."""
+        if self._lists:
+            ids = self._ids
+            allowed: Sequence[str] = [ids[i] for i in sorted(i for (_, members), ok in zip(self._classes, shape_key)
+                                                              if ok for i in members)]
+        else:
+            allowed = self._ids
         of = self._policies.of
-        allowed = [kid for kid in self._ids if of(kid).allows(model)] if self._lists else self._ids
         tiers: dict[int, list[str]] = {}
         for kid in allowed:
             tiers.setdefault(of(kid).tier, []).append(kid)
-        single = len(tiers) == 1
-        rotations = tuple(Rotation(model if single else f"{model}|{tier}", self._cycle(tuple(members)), tier)
-                          for tier, members in sorted(tiers.items()))
-        return Plan(rotations, allowed)
-
-    def _cycle(self, members: tuple[str, ...]) -> list[str]:
-        """The smooth cycle of one tier's keys, shared by every model with the same keys in that tier."""
-        cycle = self._cycles.get(members)
-        if cycle is None:
-            if len(self._cycles) >= _MAX_PLANS:
-                self._cycles.clear()  # one per distinct key set a model selects: bounded like the plans
-            of = self._policies.of
-            cycle = self._cycles[members] = smooth_order(members, [of(kid).weight for kid in members])
-        return cycle
+        return allowed, tuple((tier, smooth_order(members, [of(kid).weight for kid in members]))
+                              for tier, members in sorted(tiers.items()))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 
-from app.keys.key_policy import KeyPolicies
+from app.keys.key_policy import KeyPolicies, KeyPolicy
 from app.keys.rotation import Planner, smooth_order
 
 
@@ -89,12 +89,46 @@ def test_the_plan_cache_is_bounded() -> None:
     assert len(planner.plans) <= 1024
 
 
-def test_the_cycle_cache_is_bounded_too(monkeypatch) -> None:
+def test_the_shape_cache_is_bounded_too(monkeypatch) -> None:
     # Model names are the client's: each name that selects another set of keys (here: key i's own allowlist)
-    # makes a cycle, so the cycles are bounded with the plans, not only the plans.
+    # makes a shape (its keys and cycles), so the shapes are bounded with the plans, not only the plans.
     monkeypatch.setattr("app.keys.rotation._MAX_PLANS", 8)
     ids = [f"k{i}" for i in range(40)]
     planner = Planner(ids, KeyPolicies(models={kid: [f"*-{kid}", "gemini-*"] for kid in ids}))
     for kid in ids:
         assert list(planner.plan(f"bogus-{kid}").ids) == [kid]
-    assert len(planner.plans) <= 8 and len(planner._cycles) <= 8
+    assert len(planner.plans) <= 8 and len(planner._shapes) <= 8
+
+
+def test_models_of_one_shape_share_keys_and_cycles_and_differ_only_in_cursors() -> None:
+    ids = [f"k{i}" for i in range(6)]
+    policies = KeyPolicies(weights={"k0": 3}, tiers={"k4": 2, "k5": 2}, models={"k1": ["gemini-2.5-*"]},
+                           exclude_models={"k2": ["*-pro"], "k3": ["*-pro"]})
+    planner = Planner(ids, policies)
+    a, b = planner.plan("gemini-3-flash"), planner.plan("bogus-name")
+    assert list(a.ids) == list(b.ids) == ["k0", "k2", "k3", "k4", "k5"]
+    assert a.rotations[0].ids is b.rotations[0].ids and a.rotations[1].ids is b.rotations[1].ids
+    assert [r.cursor for r in b.rotations] == ["bogus-name|1", "bogus-name|2"]
+    assert [r.tier for r in b.rotations] == [1, 2]
+    pro = planner.plan("gemini-2.5-pro")
+    assert list(pro.ids) == ["k0", "k1", "k4", "k5"] and len(planner._shapes) == 2
+    # a plan equals one built key by key from each key's own policy
+    for model in ("gemini-3-flash", "gemini-2.5-pro", "gemini-2.5-flash", "_files"):
+        allowed = [kid for kid in ids if policies.of(kid).allows(model)]
+        assert list(planner.plan(model).ids) == allowed
+
+
+def test_a_new_model_name_asks_each_pair_of_lists_once_not_each_key(monkeypatch) -> None:
+    # A client may send a fresh model name with every request: planning it must not cost a glob match per key
+    # of a 2,000-key pool (it cost milliseconds of the event loop per request).
+    ids = [f"k{i}" for i in range(2000)]
+    lists = {kid: ["gemini-2.5-*"] for kid in ids[::10]}
+    planner = Planner(ids, KeyPolicies(models=lists, exclude_models={kid: ["*-pro"] for kid in ids[5::10]},
+                                       weights={kid: 3 for kid in ids[::7]}, tiers={kid: 2 for kid in ids[::3]}))
+    asked: list[str] = []
+    real = KeyPolicy.allows
+    monkeypatch.setattr(KeyPolicy, "allows", lambda self, model: asked.append(model) or real(self, model))
+    for i in range(50):
+        plan = planner.plan(f"bogus-{i}")
+    assert len(asked) == 50 * 3  # three distinct pairs of lists: allowlist, blocklist, none
+    assert len(plan.ids) == 1800 and [r.tier for r in plan.rotations] == [1, 2]
