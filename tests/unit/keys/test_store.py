@@ -509,3 +509,52 @@ async def test_distinct_model_names_cannot_grow_the_memory_cursors_without_bound
         store.pick_now(IDS, f"bogus-{i}", (), NOW)
     assert len(store._cursors) <= MAX_CURSORS
     assert [p for p in await picks(store, 3)] in (["k2", "k0", "k1"], ["k0", "k1", "k2"])
+
+
+class CountingIds(list):
+    """A rotation that counts how many of its entries a pick reads."""
+
+    reads = 0
+
+    def __getitem__(self, index):  # type: ignore[override]
+        self.reads += 1
+        return super().__getitem__(index)
+
+
+async def test_a_rotation_found_dry_is_not_walked_again_until_something_can_change() -> None:
+    # Tier 1 all out of daily quota, tier 2 serving: every request asks tier 1 first. A 2,000-key tier walked
+    # per request cost ~0.8 ms; the answer cannot change before the earliest cooldown ends or a key is
+    # enabled, so it is remembered until then.
+    store = MemoryPoolStore()
+    ids = CountingIds(f"k{i}" for i in range(2000))
+    store.cool_now([kid for kid in ids if kid not in ("k0", "k7")], M, NOW + 500, "quota_exhausted")
+    store.cool_now(["k0"], M, NOW + 100, "quota_exhausted")
+    await store.disable("k7", "invalid", NOW)  # disabled, not cooling: an enable makes it eligible at once
+    ids.reads = 0
+    first = store.pick_now(ids, M, (), NOW)
+    assert first.key_id is None and first.wait == pytest.approx(100) and ids.reads == 2000
+    ids.reads = 0
+    again = store.pick_now(ids, M, (), NOW + 10)
+    assert again.key_id is None and again.wait == pytest.approx(90) and not again.all_disabled
+    assert ids.reads == 0
+    assert store.pick_now(ids, M, {"k0"}, NOW + 10).wait == pytest.approx(490)  # exclusions: walked
+    await store.enable("k7")  # an enable can make a key eligible at once: forgotten
+    assert store.pick_now(ids, M, (), NOW + 10).key_id == "k7"
+    await store.disable("k7", "invalid", NOW)
+    assert store.pick_now(ids, M, (), NOW + 20).key_id is None
+    other = CountingIds(ids)
+    assert store.pick_now(other, M, (), NOW + 20).key_id is None and other.reads  # another plan's list
+    store.load_disabled({"k7": ("invalid", NOW)})  # a replica's (or the bus's) reload: forgotten
+    ids.reads = 0
+    assert store.pick_now(ids, M, (), NOW + 30).key_id is None and ids.reads == 2000
+    assert store.pick_now(ids, M, (), NOW + 100).key_id == "k0"  # the earliest end: walked again
+
+
+async def test_a_rotation_of_disabled_keys_stays_dry_until_an_enable() -> None:
+    store = MemoryPoolStore()
+    for kid in IDS:
+        store.disable_now(kid, "invalid", NOW)
+    assert store.pick_now(IDS, M, (), NOW) == Pick(None, None, True)
+    assert store.pick_now(IDS, M, (), NOW + 1e6) == Pick(None, None, True)
+    store.enable_now("k1")
+    assert store.pick_now(IDS, M, (), NOW + 1e6).key_id == "k1"
