@@ -249,7 +249,7 @@ class GeminiClient:
                       if VERTEX_PATH.match(path) else None)
         account = RequestAccount(model, pinned=key_id, prefer=prefer_key)
         if vertex_url is None:
-            account.tried.update(self.routes.vertex_ids(self.keys.key_ids))
+            account.tried.update(self.routes.vertex_ids())
         max_retries = self.config.max_retries
         attempts = 0
         try:

@@ -101,12 +101,14 @@ class RouteTable:
         self._store_proxy: dict[str, str] = {}
         self._store_kind: dict[str, str] = {}
         self._cache: dict[str, Route] = {}
+        self._vertex: frozenset[str] | None = None
 
     def replace_overrides(self, overrides: Mapping[str, tuple[str | None, str | None]]) -> None:
         """The durable store's (proxy, kind) per key id; None = not set there (the settings apply)."""
         self._store_proxy = {kid: p for kid, (p, _) in overrides.items() if p}
         self._store_kind = {kid: k for kid, (_, k) in overrides.items() if k}
         self._cache = {}
+        self._vertex = None
 
     def of(self, key_id: str) -> Route:
         route = self._cache.get(key_id)
@@ -116,8 +118,13 @@ class RouteTable:
             route = self._cache[key_id] = Route(kind, None if proxy in (None, DIRECT) else proxy)
         return route
 
-    def vertex_ids(self, key_ids: list[str]) -> set[str]:
-        return {kid for kid in key_ids if self.of(kid).vertex}
+    def vertex_ids(self) -> frozenset[str]:
+        """Ids of the Vertex express keys (a key is one only if the settings or the store say so), computed
+        once per change: the upstream asks on every call that names no model, whatever the pool's size."""
+        if self._vertex is None:
+            named = {*self._settings_kind, *self._store_kind}
+            self._vertex = frozenset(kid for kid in named if self.of(kid).vertex)
+        return self._vertex
 
     def view(self, key_id: str) -> dict[str, Any]:
         """What the admin API shows: the kind and the proxy without credentials."""

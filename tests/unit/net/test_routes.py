@@ -55,7 +55,17 @@ def test_precedence_store_then_settings_then_default() -> None:
     assert table.of("c") == Route("gemini", "http://x:y@o:3")
     assert table.view("c") == {"kind": "gemini", "proxy": "http://o:3"}
     assert table.proxies() == ["http://d:1", "http://o:3", "socks5://s:2"]
-    assert table.vertex_ids(["a", "b", "c"]) == set()
+    assert table.vertex_ids() == frozenset()
+
+
+def test_vertex_ids_follow_the_settings_and_the_store() -> None:
+    # Asked on every call that names no model (embeddings, files, the model list): no walk over the pool.
+    table = RouteTable(kinds={"a": "vertex", "b": "gemini"})
+    assert table.vertex_ids() == {"a"}
+    table.replace_overrides({"a": (None, "gemini"), "c": (None, "vertex")})
+    assert table.vertex_ids() == {"c"}
+    table.replace_overrides({})
+    assert table.vertex_ids() == {"a"}
 
 
 def test_no_default_means_direct() -> None:
