@@ -5,12 +5,13 @@ picked by another (docs/architecture.md, "Workers"). The master process makes th
 workers (``create``), names it in ``GATEWAY_WORKER_BUS`` and removes it when it exits, so every run starts
 empty and a worker restarted by uvicorn replays what its siblings learned.
 
-Layout: a 16-byte header (generation, end offset; two little-endian u64), mapped with mmap, then records, one
-JSON array per line. A writer appends under an exclusive ``flock`` and then moves ``end``. A reader compares
-the mapped header with the one it saw last (one 16-byte slice: the check each pick pays) and reads the new
-lines only when it moved, under a shared ``flock``, so it never sees half a record. Past ``limit`` bytes the
-writer compacts the log with the owner's ``compact`` (records that still matter) and bumps the generation;
-readers then replay it from the start.
+Layout: a 24-byte header (generation, end offset, end after the last compaction; little-endian u64s), mapped
+with mmap, then records, one JSON array per line. A writer appends under an exclusive ``flock`` and then moves
+``end``. A reader compares the mapped header with the one it saw last (one 24-byte slice: the check each pick
+pays) and reads the new lines only when it moved, under a shared ``flock``, so it never sees half a record.
+Past ``limit`` bytes, and past twice what the last compaction kept, the writer compacts the log with the
+owner's ``compact`` (records that still matter) and bumps the generation; readers then replay it from the
+start.
 
 A write that fails (a full disk, a file-size limit: ``pwrite`` may write part of a record and stop) raises
 ``OSError`` without moving the header, so no reader ever sees the torn part; the next record overwrites it.
@@ -38,7 +39,7 @@ __all__ = ["ENV", "Changes", "WorkerBus"]
 
 #: The environment variable naming the bus file (set by the master for its workers; not a setting).
 ENV = "GATEWAY_WORKER_BUS"
-_HEADER = struct.Struct("<QQ")
+_HEADER = struct.Struct("<QQQ")  # generation, end, end right after the last compaction
 _START = _HEADER.size
 _LIMIT = 1 << 20
 
@@ -75,7 +76,7 @@ class WorkerBus:
             os.makedirs(directory, exist_ok=True)
         fd, path = tempfile.mkstemp(prefix="workers-", suffix=".bus", dir=directory or None)
         try:
-            _write_all(fd, _HEADER.pack(1, _START), 0)
+            _write_all(fd, _HEADER.pack(1, _START, _START), 0)
         except OSError:
             os.unlink(path)
             raise
@@ -98,13 +99,17 @@ class WorkerBus:
         line = orjson.dumps(record) + b"\n"
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
-            gen, end = _HEADER.unpack(self._map[:_START])
+            gen, end, base = _HEADER.unpack(self._map[:_START])
             _write_all(self._fd, line, end)  # raises before the header moves: nobody reads a torn record
             end += len(line)
-            if end - _START > self._limit and self._compact is not None:
+            # Past the limit, and past twice what the last compaction kept: a log of records that all still
+            # matter (thousands of keys out of daily quota) is not rewritten, and replayed by every worker,
+            # at each new record, only each time it doubles.
+            if end - _START > max(self._limit, 2 * (base - _START)) and self._compact is not None:
                 gen, end = gen + 1, self._rewrite(gen + 1, self._compact(self._read(_START, end)))
+                base = end
                 self.stats["compactions"] += 1
-            self._map[:_START] = _HEADER.pack(gen, end)
+            self._map[:_START] = _HEADER.pack(gen, end, base)
         finally:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
         self.stats["published"] += 1
@@ -116,7 +121,7 @@ class WorkerBus:
         fcntl.flock(self._fd, fcntl.LOCK_SH)
         try:
             header = self._map[:_START]
-            gen, end = _HEADER.unpack(header)
+            gen, end, _ = _HEADER.unpack(header)
             reset = gen != self._gen
             start = _START if reset else self._offset
             records = self._read(start, end)
@@ -142,7 +147,7 @@ class WorkerBus:
     def _rewrite(self, gen: int, records: list[Record]) -> int:
         """Replace the log with ``records`` as generation ``gen``; returns its end."""
         body = b"".join(orjson.dumps(r) + b"\n" for r in records)
-        self._map[:_START] = _HEADER.pack(gen, _START)  # killed from here on: an empty log, never a mix
+        self._map[:_START] = _HEADER.pack(gen, _START, _START)  # killed from here on: an empty log, not a mix
         _write_all(self._fd, body, _START)
         os.ftruncate(self._fd, _START + len(body))
         return _START + len(body)

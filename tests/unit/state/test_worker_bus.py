@@ -84,3 +84,18 @@ def test_an_unreadable_record_is_skipped_not_raised(tmp_path: Path) -> None:
     changes = reader.changes()
     assert changes is not None and changes.records == [["d", "k1", "why", 1.0], ["e", "k1"]]
     assert reader.stats["torn"] == 1
+
+
+def test_a_log_whose_records_all_still_matter_is_compacted_only_each_time_it_doubles(tmp_path: Path) -> None:
+    # Thousands of keys out of daily quota: compaction keeps every record. Compacting (and making every
+    # worker replay the whole log) at each new record would cost each worker a full replay per record.
+    path = WorkerBus.create(str(tmp_path))
+    writer, reader = _bus(path, compact=lambda records: records, limit=1024), _bus(path)
+    resets = 0
+    for i in range(2000):
+        writer.publish(["c", f"key-{i}", "y" * 20])
+        changes = reader.changes()
+        resets += bool(changes is not None and changes.reset)
+    assert writer.stats["compactions"] <= 8 and resets <= 8
+    changes = _bus(path).changes()
+    assert changes is not None and [r[1] for r in changes.records] == [f"key-{i}" for i in range(2000)]
