@@ -46,6 +46,25 @@ MODELS_BUCKET = "_models"
 VERTEX_PATH = re.compile(r"^models/[^/:?]+:(generateContent|streamGenerateContent|countTokens)$")
 #: A proxy's "authentication required" answer: the route is broken, the key is not at fault.
 PROXY_AUTH_REQUIRED = 407
+_PROXY_AUTH = Outcome(OutcomeKind.TRANSIENT, 0, None, "proxy_auth_required")
+#: Transport failures (by class name, anywhere in the MRO) in which a proxied request never reached Google:
+#: the proxy is down or blackholed, refuses us, or cannot reach Google (aiohttp's connector and CONNECT
+#: errors, python-socks' errors). Read timeouts and resets are not among them: Google may have caused those.
+_ROUTE_FAILURES = frozenset({"ClientConnectorError", "ClientHttpProxyError", "ConnectionTimeoutError",
+                             "ProxyError", "ProxyConnectionError", "ProxyTimeoutError"})
+
+
+def _classify_failure(exc: BaseException, lease: Lease, route: Route) -> Outcome:
+    """``classify_exception``, naming a proxied route's own failure ``proxy_*``: the request never reached
+    Google, so it is never "the request's fault" (``accounting.signature``), however many keys share the
+    dead proxy; the key is charged once another key serves the request, and the prober brings it back
+    through the proxy."""
+    outcome = classify_exception(exc, lease.key)
+    if (route.proxy and outcome.kind is OutcomeKind.TRANSIENT
+            and any(cls.__name__ in _ROUTE_FAILURES for cls in type(exc).__mro__)):
+        what = outcome.reason if outcome.reason in ("timeout", "connection_error") else "error"
+        return Outcome(OutcomeKind.TRANSIENT, 0, None, f"proxy_{what}")
+    return outcome
 
 @dataclass(frozen=True, slots=True)
 class UpstreamConfig:
@@ -226,12 +245,12 @@ class GeminiClient:
         try:
             async with request as resp:
                 if route.proxy and resp.status == PROXY_AUTH_REQUIRED:
-                    return Outcome(OutcomeKind.TRANSIENT, 0, None, "proxy_auth_required")
+                    return _PROXY_AUTH
                 return classify(resp.status, await resp.read())
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - any transport failure is an outcome, never a crash
-            return classify_exception(exc, lease.key)
+            return _classify_failure(exc, lease, route)
 
     def deadline(self) -> float:
         return time.monotonic() + self.config.time_out
@@ -342,16 +361,15 @@ class GeminiClient:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - any transport failure is an outcome, never a 500
-            outcome = classify_exception(exc, lease.key)
+            outcome = _classify_failure(exc, lease, route)
             await self._report(lease, outcome, started)
             raise _Retry(outcome, None) from None
 
         try:
             if route.proxy and resp.status == PROXY_AUTH_REQUIRED:
                 resp.close()
-                outcome = Outcome(OutcomeKind.TRANSIENT, 0, None, "proxy_auth_required")
-                await self._report(lease, outcome)
-                raise _Retry(outcome, None)
+                await self._report(lease, _PROXY_AUTH)
+                raise _Retry(_PROXY_AUTH, None)
             if framing == "json" or resp.status != 200:
                 payload = await resp.read()
                 outcome = classify(resp.status, payload)

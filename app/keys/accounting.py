@@ -9,7 +9,9 @@ failure is held in the request's ``RequestAccount`` while the request runs, and 
   (with evidence, see the manager's disable rule);
 * the request fails *the same way* (same HTTP status, or both timeouts, or both resets) on two different
   keys: it is the request's fault. The retry loop stops at once, the upstream's error goes back to the client,
-  and no key is charged;
+  and no key is charged. A proxied key's route failure (``proxy_*``: its proxy down, refusing, or unable to
+  reach Google) is never the same way as anything: the request never reached Google, and two keys behind
+  one dead proxy must not turn every request that meets them into a 502 while another route works;
 * the request ends in a client error (a 400 or 404 after a 500): the request's fault, no charge;
 * the request ends otherwise (retries or deadline spent, no other key to try): the first failed key is charged
   without evidence. Such charges build a key's consecutive-failure streak, but the streak disables the key only
@@ -33,12 +35,14 @@ def countable(outcome: Outcome) -> bool:
     return outcome.kind is OutcomeKind.TRANSIENT and outcome.status != 503
 
 
-def signature(outcome: Outcome) -> str:
+def signature(outcome: Outcome) -> str | None:
     """"The same way", as a string: the HTTP status when there was an answer, else the failure's reason
-    (``timeout``, ``connection_reset``, ``connection_error``, ``error:<exception>``)."""
+    (``timeout``, ``connection_reset``, ``connection_error``, ``error:<exception>``); None for a proxied
+    route's own failure (``proxy_*``), which never makes the request at fault."""
     if outcome.status:
         return f"http:{outcome.status}"
-    return outcome.reason or "error"
+    reason = outcome.reason or "error"
+    return None if reason.startswith("proxy_") else reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,14 +65,14 @@ class RequestAccount:
     #: The key a conversation is bound to: tried first while it is eligible, then plain rotation.
     prefer: str | None = None
     tried: set[str] = field(default_factory=set)
-    failures: list[tuple[str, str, Outcome]] = field(default_factory=list)
+    failures: list[tuple[str, str | None, Outcome]] = field(default_factory=list)
     poisoned: bool = False
     settled: bool = False
 
     def note(self, key_id: str, outcome: Outcome) -> None:
         """Hold a countable failure; marks the request poisoned when another key already failed the same way."""
         sig = signature(outcome)
-        if any(kid != key_id and s == sig for kid, s, _ in self.failures):
+        if sig is not None and any(kid != key_id and s == sig for kid, s, _ in self.failures):
             self.poisoned = True
         self.failures.append((key_id, sig, outcome))
 

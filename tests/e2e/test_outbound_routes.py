@@ -81,7 +81,7 @@ def test_a_dead_proxy_fails_over_and_its_key_comes_back_with_the_proxy(fake):
         # The route failed, not the key: transient failures only, never "invalid".
         row = listed(gw)[kid]
         assert row["enabled"] is True and row["state"] == "disabled", row
-        assert "transient failures (last: connection_error)" in row["reason"], row
+        assert "transient failures (last: proxy_connection_error)" in row["reason"], row
         # The proxy's health is the key's health: once the proxy is up, the key's probe passes through it.
         with Socks5Proxy(port=port) as revived:
             for _ in range(100):
@@ -94,6 +94,23 @@ def test_a_dead_proxy_fails_over_and_its_key_comes_back_with_the_proxy(fake):
             for i in range(4):
                 assert chat(gw, f"back{i}").status_code == 200
             assert {r["api_key"] for r in fake.requests()} == {"ok-behind-dead", "ok-live"}
+
+
+def test_keys_behind_one_dead_proxy_never_fail_a_request_another_route_can_serve(fake):
+    # OUTBOUND_PROXY dies; two keys use it, one is direct. A request meeting both proxied keys failed "the
+    # same way" on two keys, was taken for the request's fault and answered 502, and no key was ever charged:
+    # the 502s went on for good. The route's failure is the route's: the direct key serves every request.
+    dead = f"http://gw:{SECRET}@127.0.0.1:{dead_port()}"
+    with start_gateway(fake.base_url, api_keys=["ok-proxied-1", "ok-proxied-2", "ok-direct-1"], max_wait=0,
+                       outbound_proxy=dead, key_proxies="ok-direct-1=direct", check_interval=60) as gw:
+        codes = [chat(gw, f"r{i}").status_code for i in range(12)]
+        assert codes == [200] * 12
+        assert {r["api_key"] for r in fake.requests()} == {"ok-direct-1"}
+        rows = listed(gw)
+        for key in ("ok-proxied-1", "ok-proxied-2"):  # charged with evidence, so benched until the probe
+            row = rows[key_id(key)]
+            assert row["state"] == "disabled" and "proxy_connection_error" in row["reason"], row
+        assert SECRET not in gw.logs() and SECRET not in admin(gw, "GET", "/keys").text
 
 
 def test_admin_patch_sets_and_clears_a_keys_proxy_and_kind(fake):

@@ -63,3 +63,16 @@ def test_a_client_error_ending_voids_the_account() -> None:
 
 def test_nothing_failed_nothing_charged() -> None:
     assert RequestAccount("m").settle(succeeded_on="k1") is None
+
+
+def test_a_proxied_routes_own_failure_is_never_the_requests_fault() -> None:
+    # Two keys behind one dead proxy: the request never reached Google, so it goes on to another route, and
+    # the first key is charged when that route serves it.
+    dead = Outcome(OutcomeKind.TRANSIENT, 0, None, "proxy_connection_error")
+    account = RequestAccount("m")
+    account.note("k1", dead)
+    account.note("k2", dead)
+    account.note("k3", Outcome(OutcomeKind.TRANSIENT, 0, None, "proxy_auth_required"))
+    assert not account.poisoned and signature(dead) is None
+    charge = account.settle(succeeded_on="k4")
+    assert charge is not None and charge.key_id == "k1" and charge.evidence
