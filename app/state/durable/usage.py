@@ -32,6 +32,8 @@ MAX_ERRORS_BUFFERED = 10_000
 #: names cannot grow the buffer without bound.
 MAX_ROWS_BUFFERED = 50_000
 OTHER_MODEL = "(other)"
+#: Models remembered as having served in this process (see ``UsageBuffer.model``).
+MAX_SERVED_MODELS = 4096
 _MODEL_LEN = 128  # the column's width
 
 UsageKey = tuple[int, str, str, str]   # hour, "key"/"token", subject id, model
@@ -82,6 +84,17 @@ def token_counts(response: Any, usage: Any) -> tuple[int, int, int, int]:
 class UsageBuffer:
     rows: dict[UsageKey, list[int]] = field(default_factory=dict)
     errors: deque[ErrorEntry] = field(default_factory=lambda: deque(maxlen=MAX_ERRORS_BUFFERED))
+    served: set[str] = field(default_factory=set)
+
+    def model(self, model: str, *, ok: bool, client_error: bool) -> str:
+        """The model name a row is kept under. Names are the client's choice and each one is a row for up to
+        the usage retention: a name that never served in this process and met a client error (an invented
+        model answers 404) is kept as ``OTHER_MODEL``, so a flood of made-up names adds no rows."""
+        if ok:
+            if model not in self.served and len(self.served) < MAX_SERVED_MODELS:
+                self.served.add(model)
+            return model
+        return OTHER_MODEL if client_error and model not in self.served else model
 
     def _row(self, key: UsageKey) -> list[int]:
         row = self.rows.get(key)
@@ -98,9 +111,10 @@ class UsageBuffer:
         return row
 
     def count_outcome(self, key_id: str, model: str, outcome: Outcome, now: float) -> None:
+        kind = outcome.kind
+        model = self.model(model, ok=kind is OutcomeKind.OK, client_error=kind is OutcomeKind.CLIENT_ERROR)
         row = self._row((int(now // 3600) * 3600, "key", key_id, model))
         row[0] += 1
-        kind = outcome.kind
         if kind is OutcomeKind.OK:
             row[1] += 1
             return
@@ -112,6 +126,7 @@ class UsageBuffer:
                    counts: tuple[int, int, int, int], latency_ms: float, now: float) -> None:
         hour = int(now // 3600) * 3600
         latency = int(latency_ms)
+        model = self.model(model, ok=status == 200, client_error=400 <= status < 500 and status != 429)
         if key_id:
             row = self._row((hour, "key", key_id, model))
             for i, v in enumerate(counts):

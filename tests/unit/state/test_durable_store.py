@@ -147,3 +147,23 @@ def test_buffer_bounds_client_chosen_model_names(monkeypatch) -> None:
     models = sorted(m for (_, _, _, m) in buf.rows)
     assert len(buf.rows) == 5 and "(other)" in models and all(len(m) <= 128 for m in models)
     assert sum(r[0] for r in buf.rows.values()) == 11
+
+
+def test_invented_model_names_add_no_rows() -> None:
+    """A flood of made-up model names (each answered 404 by Google) folds into one row; a model that has served
+    keeps its own rows, its client errors included."""
+    buf = UsageBuffer()
+    not_found = Outcome(OutcomeKind.CLIENT_ERROR, 404, reason="NOT_FOUND")
+    buf.count_outcome("k1", "gemini-2.5-flash", Outcome(OutcomeKind.OK, 200), 0.0)
+    for i in range(1000):
+        buf.count_outcome("k1", f"made-up-{i}", not_found, 0.0)
+        buf.count_call(key_id="k1", token_id="tok-1", model=f"made-up-{i}", status=404, counts=(0, 0, 0, 0),
+                       latency_ms=1.0, now=0.0)
+    buf.count_outcome("k1", "gemini-2.5-flash", Outcome(OutcomeKind.CLIENT_ERROR, 400, reason="INVALID_ARGUMENT"), 0.0)
+    buf.count_outcome("k1", "gemini-new", Outcome(OutcomeKind.RATE_LIMITED, 429, reason="RATE_LIMIT"), 0.0)
+    models = {m for (_, _, _, m) in buf.rows}
+    assert models == {"gemini-2.5-flash", "(other)", "gemini-new"}
+    assert buf.rows[(0, "key", "k1", "(other)")][0] == 1000
+    assert buf.rows[(0, "token", "tok-1", "(other)")][0] == 1000
+    assert buf.rows[(0, "key", "k1", "gemini-2.5-flash")][0] == 2
+    assert {e.model for e in buf.errors} == {"(other)", "gemini-2.5-flash", "gemini-new"}
