@@ -22,6 +22,8 @@ conversation, and a chat started during the outage would vanish afterwards. Fail
 
 A send_message costs two round trips: ``begin`` (load, the user's rate limit, the lease, in one script; the
 chat's key binding rides in its hash) and the save, which also releases the lease and records the binding.
+Those scripts go through a ``ScriptBatcher`` (``app/state/redis_batch.py``): the ones that concurrent turns
+issue in the same loop turn share one pipeline, which is what makes a turn cheap in client CPU under load.
 
 Turns of one chat are serialised across replicas by a short lease (``SET NX PX``, ``lease`` seconds, renewed
 every third of that while the turn runs; ``lease.py``), on top of a per-process lock so that waiters in one
@@ -43,11 +45,13 @@ import asyncio
 import logging
 import secrets
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
 
+from app.state.redis_batch import Arg, ScriptBatcher
 from app.state.redis_link import ERRORS as _ERRORS
 from app.state.redis_link import RedisLink, redact_url
 
@@ -289,9 +293,13 @@ class RedisSessionStore:
         self._locks = KeyedLock()
         self._renewers: set[asyncio.Task[None]] = set()
         self.round_trips = 0
+        # The scripts of a send_message (begin, take, save) issued in one loop turn share one pipeline.
+        self._batch = ScriptBatcher(self._redis)
+        self._begin = self._batched(_BEGIN)
+        self._take = self._batched(_TAKE)
+        self._save = self._batched(_SAVE)
         self._create = self._redis.register_script(_CREATE)
         self._load = self._redis.register_script(_LOAD)
-        self._save = self._redis.register_script(_SAVE)
         self._settled = self._redis.register_script(_SETTLED)
         self._delete = self._redis.register_script(_DELETE)
         self._sweep = self._redis.register_script(_SWEEP)
@@ -299,10 +307,16 @@ class RedisSessionStore:
         self._acquire = self._redis.register_script(_ACQUIRE)
         self._renew = self._redis.register_script(_RENEW)
         self._release = self._redis.register_script(_RELEASE)
-        self._begin = self._redis.register_script(_BEGIN)
-        self._take = self._redis.register_script(_TAKE)
 
     # -- plumbing --------------------------------------------------------------------------------------------
+
+    def _batched(self, script: str) -> Callable[..., Awaitable[Any]]:
+        """``script`` called like a redis-py script (``keys=``, ``args=``), sent through the batcher."""
+        registered = self._redis.register_script(script)
+
+        def call(*, keys: Sequence[str], args: Sequence[Arg]) -> Awaitable[Any]:
+            return self._batch.run(registered, keys, args)
+        return call
 
     @property
     def redis_errors(self) -> int:
@@ -563,5 +577,6 @@ class RedisSessionStore:
     async def close(self) -> None:
         for renewer in list(self._renewers):
             renewer.cancel()
+        await self._batch.close()
         if self._own_link:
             await self._link.close()
