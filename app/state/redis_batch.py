@@ -1,17 +1,21 @@
 """Script calls issued in one turn of the event loop go to Redis together, as one pipeline (auto-pipelining).
 
-Why: redis-py spends ~80 µs of CPU on one command (connection checkout, packing, a task for the write
-timeout, reply parsing, its observability hooks) and only a few µs more per command inside a pipeline. Under
-load the sessions API issues many scripts at once (each send_message is one ``begin`` and one save), so
-sending the ones issued in the same loop turn in one pipeline cuts the client's CPU per script to ~20-30 µs
-(docs/benchmarks.md, "Chat sessions in Redis mode"). Nothing waits to fill a batch: a call alone is sent at
-the next turn of the loop, which costs it no measurable latency.
+Why: redis-py spends ~80 µs of CPU on one command (connection checkout, packing each argument, a task for the
+write timeout, reply parsing, its observability hooks), almost all of it per command, not per byte. Under load
+the sessions API issues many scripts at once (each send_message is one ``begin`` and one save), so the ones
+issued in the same loop turn are packed here in one buffer and written on one pooled connection, and their
+replies read in order (docs/benchmarks.md, "Chat sessions in Redis mode"). Nothing waits to fill a batch: a
+call alone is sent at the next turn of the loop, which costs it no measurable latency.
 
 Each script still runs atomically on its own (a pipeline without MULTI only shares the round trip), replies
-come back in order, and a failure of the pipeline (connection lost, timeout) is raised to every caller of the
-batch as redis-py raised it, so callers handle errors exactly as before. A script Redis does not know yet
-(``NOSCRIPT``: a restarted or flushed server) is sent again as ``EVAL``, which also caches it. A call whose
-caller gave up (cancelled) before its batch left is not sent.
+come back in order, and a failure of the batch (connection lost, timeout) is raised to every caller of the
+batch as redis-py raises it, so callers handle errors exactly as before; the client's retry policy applies
+as it does to one command (redis-py's: reconnect and send again once, for a pooled connection Redis closed).
+A script Redis does not know yet (``NOSCRIPT``: a restarted or flushed server) is sent again as ``EVAL``,
+which also caches it. A call whose caller gave up (cancelled) before its batch left is not sent.
+
+The connection is used through redis-py's public connection API (pool checkout and release, packed send,
+``read_response``), so connecting, AUTH, SELECT, TLS and socket timeouts stay redis-py's.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 __all__ = ["ScriptBatcher"]
 
@@ -36,6 +40,24 @@ class _Call:
     keys: Sequence[str]
     args: Sequence[Arg]
     result: asyncio.Future[Any]
+
+
+def _bulk(value: Arg) -> bytes:
+    if isinstance(value, bytes):
+        data = value
+    elif isinstance(value, str):
+        data = value.encode()
+    elif isinstance(value, int):
+        data = b"%d" % value
+    else:
+        data = repr(value).encode()
+    return b"$%d\r\n%s\r\n" % (len(data), data)
+
+
+def _command(name: bytes, script: Arg, keys: Sequence[str], args: Sequence[Arg]) -> bytes:
+    """One RESP command: ``name script numkeys keys... args...``."""
+    head = b"*%d\r\n$%d\r\n%s\r\n" % (3 + len(keys) + len(args), len(name), name)
+    return b"".join((head, _bulk(script), _bulk(len(keys)), *map(_bulk, keys), *map(_bulk, args)))
 
 
 class ScriptBatcher:
@@ -96,13 +118,30 @@ class ScriptBatcher:
 
     async def _pipeline(self, calls: list[_Call], *, cached: bool) -> list[Any]:
         self.batches += 1
-        pipe = self._client.pipeline(transaction=False)
-        for call in calls:
-            if cached:
-                pipe.execute_command("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args)
-            else:
-                pipe.execute_command("EVAL", call.script.script, len(call.keys), *call.keys, *call.args)
-        return list(await pipe.execute(raise_on_error=False))
+        if cached:
+            packed = b"".join(_command(b"EVALSHA", c.script.sha, c.keys, c.args) for c in calls)
+        else:
+            packed = b"".join(_command(b"EVAL", c.script.script, c.keys, c.args) for c in calls)
+        pool = self._client.connection_pool
+        conn = await pool.get_connection()
+
+        async def exchange() -> list[Any]:
+            await conn.send_packed_command(packed)
+            replies: list[Any] = []
+            for _ in calls:
+                try:
+                    replies.append(await conn.read_response())
+                except ResponseError as exc:  # this script's own error: the connection is still in step
+                    replies.append(exc)
+            return replies
+
+        async def reset(_error: BaseException) -> None:
+            await conn.disconnect()
+
+        try:
+            return await conn.retry.call_with_retry(exchange, reset)
+        finally:
+            await pool.release(conn)
 
     async def close(self) -> None:
         """Cancel batches still in flight (their callers get ``CancelledError``)."""
