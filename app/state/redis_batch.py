@@ -36,7 +36,7 @@ Arg = str | int | float | bytes
 
 @dataclass(slots=True)
 class _Call:
-    script: AsyncScript
+    script: AsyncScript | None  # None: a plain command, ``args`` is the whole of it
     keys: Sequence[str]
     args: Sequence[Arg]
     result: asyncio.Future[Any]
@@ -54,10 +54,15 @@ def _bulk(value: Arg) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(data), data)
 
 
-def _command(name: bytes, script: Arg, keys: Sequence[str], args: Sequence[Arg]) -> bytes:
-    """One RESP command: ``name script numkeys keys... args...``."""
-    head = b"*%d\r\n$%d\r\n%s\r\n" % (3 + len(keys) + len(args), len(name), name)
-    return b"".join((head, _bulk(script), _bulk(len(keys)), *map(_bulk, keys), *map(_bulk, args)))
+def _command(call: _Call, cached: bool) -> bytes:
+    """One RESP command: ``EVALSHA sha numkeys keys... args...`` (``EVAL`` and the script text when not
+    ``cached``), or the plain command."""
+    if call.script is None:
+        return b"*%d\r\n%s" % (len(call.args), b"".join(map(_bulk, call.args)))
+    name, body = (b"EVALSHA", call.script.sha) if cached else (b"EVAL", call.script.script)
+    head = b"*%d\r\n$%d\r\n%s\r\n" % (3 + len(call.keys) + len(call.args), len(name), name)
+    return b"".join((head, _bulk(body), _bulk(len(call.keys)), *map(_bulk, call.keys),
+                     *map(_bulk, call.args)))
 
 
 class ScriptBatcher:
@@ -72,13 +77,18 @@ class ScriptBatcher:
         self.batches = 0  # pipelines sent (tests and benches read it)
 
     def run(self, script: AsyncScript, keys: Sequence[str], args: Sequence[Arg]) -> asyncio.Future[Any]:
-        loop = asyncio.get_running_loop()
-        result: asyncio.Future[Any] = loop.create_future()
-        self._pending.append(_Call(script, keys, args, result))
+        return self._queue(_Call(script, keys, args, asyncio.get_running_loop().create_future()))
+
+    def command(self, *args: Arg) -> asyncio.Future[Any]:
+        """A plain command (``LRANGE key 0 -1``), in the same batch as the calls queued before it."""
+        return self._queue(_Call(None, (), args, asyncio.get_running_loop().create_future()))
+
+    def _queue(self, call: _Call) -> asyncio.Future[Any]:
+        self._pending.append(call)
         if not self._scheduled:
             self._scheduled = True
-            loop.call_soon(self._flush)
-        return result
+            asyncio.get_running_loop().call_soon(self._flush)
+        return call.result
 
     def _flush(self) -> None:
         self._scheduled = False
@@ -118,10 +128,7 @@ class ScriptBatcher:
 
     async def _pipeline(self, calls: list[_Call], *, cached: bool) -> list[Any]:
         self.batches += 1
-        if cached:
-            packed = b"".join(_command(b"EVALSHA", c.script.sha, c.keys, c.args) for c in calls)
-        else:
-            packed = b"".join(_command(b"EVAL", c.script.script, c.keys, c.args) for c in calls)
+        packed = b"".join(_command(call, cached) for call in calls)
         pool = self._client.connection_pool
         conn = await pool.get_connection()
 

@@ -112,3 +112,19 @@ async def test_a_failed_pipeline_reaches_every_caller_of_the_batch(counter: str)
     finally:
         await batcher.close()
         await dead.aclose()
+
+
+async def test_a_plain_command_rides_in_the_same_batch_after_the_script_before_it(
+        client: aioredis.Redis, counter: str) -> None:
+    batcher = ScriptBatcher(client)
+    script = fresh_script(client)
+    try:
+        await batcher.run(script, [counter], ["warm"])
+        before = batcher.batches
+        incremented = batcher.run(script, [counter], ["x"])
+        read = batcher.command("GET", counter)
+        assert await incremented == ["x", 2] and await read == "2"  # run after the script, in its pipeline
+        assert batcher.batches == before + 1
+    finally:
+        await client.delete(counter)
+        await batcher.close()
