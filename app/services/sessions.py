@@ -312,9 +312,10 @@ class SessionService:
                  text: str = "", error: str | None = None) -> JsonReply:
             if self._events.enabled:
                 # Stored turns may be orjson.Fragments (the Redis store's, spliced unparsed into ``body``): an
-                # event gets plain JSON values, read back from the bytes that were sent.
-                fragments = bool(session.history) and type(session.history[0]) is orjson.Fragment
-                plain = orjson.loads(body) if fragments else request
+                # exporter that ships bodies gets plain JSON read back from the bytes sent; the others, none.
+                plain = request
+                if session.history and type(session.history[0]) is orjson.Fragment:
+                    plain = orjson.loads(body) if getattr(self._events, "wants_bodies", False) else {}
                 self._events.publish(Interaction(
                     surface="session", model=session.model, request=plain, response=response,
                     started=started, finished=time.time(), status=reply.status, user_id=session.user_id,

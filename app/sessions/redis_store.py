@@ -1,4 +1,5 @@
-"""``RedisSessionStore``: sessions shared by every replica, each operation one Lua script.
+"""``RedisSessionStore``: sessions shared by every replica, each operation one Lua script (``begin`` also reads
+the history list, in the same pipeline).
 
 Layout under ``prefix`` (default ``gg:sess:``)::
 
@@ -412,11 +413,11 @@ class RedisSessionStore:
         handed out) followed by ``new``; ``(-1, history)`` when it is not so (then the save replaces it)."""
         if stored is None:
             return -1, history
-        kept = 0
-        while kept < len(history) and type(history[kept]) is orjson.Fragment:
-            kept += 1
-        if kept > len(stored) or any(mine is not theirs for mine, theirs in
-                                     zip(history[:kept], stored[len(stored) - kept:], strict=True)):
+        kept = len(history)
+        while kept and type(history[kept - 1]) is not orjson.Fragment:  # the new turns come last
+            kept -= 1
+        # A list compares its items by identity first (in C); Fragments have no other equality.
+        if kept > len(stored) or history[:kept] != stored[len(stored) - kept:]:
             return -1, history
         return kept, history[kept:]
 

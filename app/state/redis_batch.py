@@ -42,27 +42,36 @@ class _Call:
     result: asyncio.Future[Any]
 
 
-def _bulk(value: Arg) -> bytes:
-    if isinstance(value, bytes):
-        data = value
-    elif isinstance(value, str):
-        data = value.encode()
-    elif isinstance(value, int):
-        data = b"%d" % value
-    else:
-        data = repr(value).encode()
-    return b"$%d\r\n%s\r\n" % (len(data), data)
-
-
-def _command(call: _Call, cached: bool) -> bytes:
-    """One RESP command: ``EVALSHA sha numkeys keys... args...`` (``EVAL`` and the script text when not
-    ``cached``), or the plain command."""
-    if call.script is None:
-        return b"*%d\r\n%s" % (len(call.args), b"".join(map(_bulk, call.args)))
-    name, body = (b"EVALSHA", call.script.sha) if cached else (b"EVAL", call.script.script)
-    head = b"*%d\r\n$%d\r\n%s\r\n" % (3 + len(call.keys) + len(call.args), len(name), name)
-    return b"".join((head, _bulk(body), _bulk(len(call.keys)), *map(_bulk, call.keys),
-                     *map(_bulk, call.args)))
+def _pack(calls: list[_Call], cached: bool) -> bytes:
+    """The batch as RESP: per call ``EVALSHA sha numkeys keys... args...`` (``EVAL`` and the script text when
+    not ``cached``), or the plain command; one join for the whole batch."""
+    out: list[bytes] = []
+    for call in calls:
+        if call.script is None:
+            items: Sequence[Arg] = call.args
+        else:
+            head: tuple[Arg, Arg] = (b"EVALSHA", call.script.sha) if cached else (b"EVAL", call.script.script)
+            items = (*head, len(call.keys), *call.keys, *call.args)
+        out.append(b"*%d\r\n" % len(items))
+        for item in items:
+            if type(item) is str:
+                data = item.encode()
+            elif type(item) is bytes:
+                data = item
+            elif type(item) is int:
+                data = b"%d" % item
+            elif isinstance(item, bytes):
+                data = bytes(item)
+            elif isinstance(item, str):
+                data = str(item).encode()
+            elif isinstance(item, int):
+                data = b"%d" % item
+            else:  # a float: its repr is what redis-py sends too
+                data = repr(item).encode()
+            out.append(b"$%d\r\n" % len(data))
+            out.append(data)
+            out.append(b"\r\n")
+    return b"".join(out)
 
 
 class ScriptBatcher:
@@ -128,7 +137,7 @@ class ScriptBatcher:
 
     async def _pipeline(self, calls: list[_Call], *, cached: bool) -> list[Any]:
         self.batches += 1
-        packed = b"".join(_command(call, cached) for call in calls)
+        packed = _pack(calls, cached)
         pool = self._client.connection_pool
         conn = await pool.get_connection()
 
