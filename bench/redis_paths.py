@@ -62,7 +62,8 @@ class Gateway:
         env = gateway_env(upstream, api_keys=[f"ok-{tag}-{i}" for i in range(20)], redis_url=redis_url,
                           log_level="WARNING", data_dir=self.data, valid_users=USERS, **settings)
         env["PORT"] = str(self.port)
-        env["PYTHONPATH"] = str(root)
+        # root first; an outer PYTHONPATH (e.g. a package tried without installing it) still applies after it
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH", "")]))
         self.log = tempfile.NamedTemporaryFile(prefix="bench-gw-", suffix=".log", delete=False)
         self.proc = subprocess.Popen([sys.executable, "-m", "app"], cwd=root, env=env, stdout=self.log,
                                      stderr=self.log)
@@ -215,7 +216,7 @@ async def main_async(args: argparse.Namespace) -> list[tuple[str, float, float]]
     upstream, base_url = start_upstream()
     results: list[tuple[str, float, float]] = []
     try:
-        for path in PATHS:
+        for path in [p for p in PATHS if not args.only or any(word in p.label for word in args.only)]:
             memory = redis = 0.0
             for _ in range(args.rounds):  # alternate so drift hits both modes alike
                 memory += await measure(args.root, base_url, path, None, args.concurrency, args.seconds)
@@ -234,6 +235,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--only", action="append", default=[],
+                        help="run only the rows whose label contains this text (repeatable), e.g. 'session'")
     parser.add_argument("--root", type=Path, default=ROOT, help="source tree whose app/ the gateway runs")
     args = parser.parse_args()
     results = asyncio.run(main_async(args))

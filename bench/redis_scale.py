@@ -47,7 +47,8 @@ class Gateway:
         env = gateway_env(upstream, api_keys=keys, redis_url=REDIS_URL if redis else None, log_level="WARNING",
                           data_dir="")
         env["PORT"] = str(self.port)
-        env["PYTHONPATH"] = str(root)
+        # root first; an outer PYTHONPATH (e.g. a package tried without installing it) still applies after it
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH", "")]))
         self.log = tempfile.NamedTemporaryFile(prefix="bench-gw-", suffix=".log", delete=False)
         self.proc = subprocess.Popen([sys.executable, "-m", "app"], cwd=root, env=env, stdout=self.log,
                                      stderr=self.log)

@@ -35,6 +35,14 @@ Layout under ``prefix`` (default ``gg:``)::
 The reload script reads ``cool:<model>`` hashes it names itself: on Redis Cluster use a hash-tagged prefix
 such as ``{gg}:`` so that every key shares one slot.
 
+A reload replaces the view's disabled list with what Redis held when the load script ran, so it must not undo
+this replica's own writes that the load may not hold: every local write (disable, enable, cooldown) is logged
+while its script is in flight, and a reload re-applies each write that was in flight at any time during the
+load unless the write's version shows the load already held it (``0 < version <= loaded version``). A write
+re-applied over a load that turns out to have held it (its version, known later, is at most that load's, or 0
+for a write that changed nothing) may have hidden a later change to the same key, so the view then reloads
+at the next poll (``sync_interval``): the error is on the side of this replica's own write, never against it.
+
 When Redis fails (connection refused, timeout, any Redis error) nothing raises and requests do not wait:
 picks never touched Redis anyway; a failed write is kept in the local view and in a backlog that is replayed
 when Redis answers again (so a key found invalid during an outage stays disabled for every replica
@@ -47,7 +55,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -142,6 +151,16 @@ def _pairs(flat: Sequence[str]) -> dict[str, str]:
     return {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
 
 
+@dataclass(slots=True)
+class _Write:
+    """A local write (``op`` as in the backlog) whose script was in flight while a reload may have run."""
+
+    op: tuple[Any, ...]
+    version: int | None = None  # what its script returned (0: it changed nothing); None while in flight
+    done: bool = False          # answered or failed (a failed one is in the backlog)
+    over: int = -1              # the highest loaded version it was re-applied over while in flight
+
+
 class RedisPoolStore:
     """``PoolStore`` shared by replicas through Redis; picks from a local view, never raises for Redis."""
 
@@ -174,6 +193,9 @@ class RedisPoolStore:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._backlog: list[tuple[Any, ...]] = []  # writes Redis missed during an outage, replayed after
+        self._writes: dict[int, _Write] = {}  # local writes a reload in flight may not hold (by sequence)
+        self._write_seq = 0
+        self._loads = 0  # reloads in flight: while any is, answered writes stay logged for it
         self._pending_ok: dict[str, int] = {}
         self._pending_reset: set[str] = set()
         self._pending_sreset: set[str] = set()
@@ -252,7 +274,12 @@ class RedisPoolStore:
             raw = await self._redis.get(self._ver)
             if int(raw or 0) == self._version:
                 return False
-        res = await self._load_script(keys=(self._ver, self._dis, self._dis_at, self._models), args=(self._p,))
+        self._loads += 1
+        try:
+            res = await self._load_script(keys=(self._ver, self._dis, self._dis_at, self._models),
+                                          args=(self._p,))
+        finally:
+            self._loads -= 1
         version, dis, dis_at, models = int(res[0]), _pairs(res[1]), _pairs(res[2]), res[3]
         local = self._local
         local.load_disabled({kid: (reason, float(dis_at.get(kid, 0.0))) for kid, reason in dis.items()})
@@ -261,13 +288,53 @@ class RedisPoolStore:
             for kid, until in untils.items():
                 local.cool_now((kid,), model, float(until), reasons.get(kid, ""))
         for op in self._backlog:  # what Redis has not heard yet still holds here
-            if op[0] == "d":
-                local.disable_now(op[1], op[2], float(op[3]))
-            elif op[0] == "e":
-                local.enable_now(op[1])
-        self._version = version
+            self._reapply(op)
+        stale = False
+        for write in self._writes.values():  # this replica's writes the load may have missed (module doc)
+            if write.version is not None and 0 < write.version <= version:
+                continue  # held by the load
+            if write.done:
+                if write.version is not None:  # answered, changing nothing (0) or after the load (> version)
+                    self._reapply(write.op)
+                    stale = stale or write.version == 0
+            else:
+                self._reapply(write.op)
+                write.over = version
+        if not self._loads:
+            self._writes = {seq: w for seq, w in self._writes.items() if not w.done}
+        self._version = -1 if stale else version  # stale: reload at the next poll
         self.reloads += 1
         return True
+
+    def _reapply(self, op: tuple[Any, ...]) -> None:
+        if op[0] == "d":
+            self._local.disable_now(op[1], op[2], float(op[3]))
+        elif op[0] == "e":
+            self._local.enable_now(op[1])
+        else:
+            _, until, reason, model, ids = op
+            self._local.cool_now(ids, model, float(until), reason)
+
+    async def _write(self, op: tuple[Any, ...], script: Callable[..., Awaitable[Any]], keys: Sequence[str],
+                     args: Sequence[str], what: str) -> None:
+        """Write a change already applied to the view through to Redis, logged for any reload meanwhile."""
+        if not self._use_redis():
+            self._missed(op)
+            return
+        self._write_seq += 1
+        seq, write = self._write_seq, _Write(op)
+        self._writes[seq] = write
+        try:
+            write.version = int(await script(keys=keys, args=args))
+        except _ERRORS as exc:
+            self._failed(exc, what)
+            self._missed(op)  # the backlog holds it from now on
+        finally:
+            write.done = True
+            if not self._loads:
+                self._writes.pop(seq, None)
+        if write.over >= 0 and write.version is not None and write.version <= write.over:
+            self._version = -1  # re-applied over a load that held it: reload at the next poll
 
     def _apply(self, message: str) -> None:
         """Apply one change published by a write script (ours included: they arrive in version order)."""
@@ -426,41 +493,21 @@ class RedisPoolStore:
     async def cool_many(self, key_ids: Sequence[str], model: str, until: float, reason: str) -> None:
         self._local.cool_now(key_ids, model, until, reason)
         op = ("c", repr(until), reason, model, tuple(key_ids))
-        if self._use_redis():
-            try:
-                await self._cool_script(keys=self._cool_keys(model), args=(repr(until), reason, model, *key_ids))
-            except _ERRORS as exc:
-                self._failed(exc, "cool")
-                self._missed(op)
-        else:
-            self._missed(op)
+        await self._write(op, self._cool_script, self._cool_keys(model),
+                          (repr(until), reason, model, *key_ids), "cool")
 
     async def disable(self, key_id: str, reason: str, now: float | None = None) -> None:
         at = time.time() if now is None else now
         self._local.disable_now(key_id, reason, at)
         op = ("d", key_id, reason, repr(at))
-        if self._use_redis():
-            try:
-                await self._disable_script(keys=self._disable_keys(), args=op[1:])
-            except _ERRORS as exc:
-                self._failed(exc, "disable")
-                self._missed(op)
-        else:
-            self._missed(op)
+        await self._write(op, self._disable_script, self._disable_keys(), op[1:], "disable")
 
     async def enable(self, key_id: str) -> None:
         await self._local.enable(key_id)
         self._pending_reset.discard(key_id)
         self._pending_sreset.discard(key_id)
         op = ("e", key_id)
-        if self._use_redis():
-            try:
-                await self._enable_script(keys=self._enable_keys(), args=op[1:])
-            except _ERRORS as exc:
-                self._failed(exc, "enable")
-                self._missed(op)
-        else:
-            self._missed(op)
+        await self._write(op, self._enable_script, self._enable_keys(), op[1:], "enable")
 
     # -- reads ----------------------------------------------------------------------------------------------
 

@@ -311,8 +311,13 @@ class SessionService:
         def done(reply: JsonReply, *, key_id: str | None = None, response: dict[str, Any] | None = None,
                  text: str = "", error: str | None = None) -> JsonReply:
             if self._events.enabled:
+                # Stored turns may be orjson.Fragments (the Redis store's, spliced unparsed into ``body``): an
+                # exporter that ships bodies gets plain JSON read back from the bytes sent; the others, none.
+                plain = request
+                if session.history and type(session.history[0]) is orjson.Fragment:
+                    plain = orjson.loads(body) if getattr(self._events, "wants_bodies", False) else {}
                 self._events.publish(Interaction(
-                    surface="session", model=session.model, request=request, response=response,
+                    surface="session", model=session.model, request=plain, response=response,
                     started=started, finished=time.time(), status=reply.status, user_id=session.user_id,
                     session_id=session.chat_id, key_id=key_id, error=error, output_text=text,
                     message=message, size_hint=len(body) + 2 * len(text) + 1024))

@@ -17,6 +17,7 @@ import enum
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["ChatBusy", "Lease", "Saved"]
 
@@ -44,6 +45,8 @@ class Lease:
     valid_until: float = math.inf  # time.monotonic() by which the lease has surely lapsed without a renewal
     refused: bool = False
     clock_offset_ms: float = 0.0   # the store's clock minus ours, where the store has its own clock (Redis)
+    #: the history as the store handed it to this turn, where the store can then save only the change (Redis)
+    stored: list[Any] | None = field(default=None, repr=False)
     renewer: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @property

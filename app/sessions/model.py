@@ -41,7 +41,9 @@ class Session:
     """One conversation: whose it is, which model answers, with which settings, and what was said so far.
 
     ``history`` is a list of Gemini ``contents`` entries alternating ``user`` and ``model`` and always
-    starting with a ``user`` turn (the cap drops whole exchanges). ``generation_config`` is already in
+    starting with a ``user`` turn (the cap drops whole exchanges). The Redis store's ``begin`` hands the stored
+    entries out as ``orjson.Fragment``s (encoded JSON that ``orjson.dumps`` splices in unparsed): a turn only
+    resends them and keeps them, so they are never decoded; code that must read an entry decodes it. ``generation_config`` is already in
     Gemini's camelCase form. ``created`` is epoch seconds. ``version`` counts the saved turns (a save names
     the version it read, so a save built on an older history is refused); ``turns`` are the last few stored
     turns, for retries (``app.sessions.turns``).

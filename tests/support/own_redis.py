@@ -71,5 +71,5 @@ class OwnRedis:
 
     def history(self, chat_id: str) -> list[str]:
         with redis.Redis(port=self.port, decode_responses=True) as client:
-            raw = client.hget(f"gg:sess:{chat_id}", "history")
-        return [turn["parts"][0]["text"] for turn in orjson.loads(raw or "[]")]
+            turns = client.lrange(f"gg:sess:h:{chat_id}", 0, -1)  # one JSON text per turn
+        return [orjson.loads(turn)["parts"][0]["text"] for turn in turns]

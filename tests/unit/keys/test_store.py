@@ -558,3 +558,80 @@ async def test_a_rotation_of_disabled_keys_stays_dry_until_an_enable() -> None:
     assert store.pick_now(IDS, M, (), NOW + 1e6) == Pick(None, None, True)
     store.enable_now("k1")
     assert store.pick_now(IDS, M, (), NOW + 1e6).key_id == "k1"
+
+class _HeldReply:
+    """Wraps a registered script: the script runs in Redis at once, its reply reaches the caller only when the
+    test lets it (``release``). ``ran`` is set once Redis has run it."""
+
+    def __init__(self, script: Any) -> None:
+        self.script = script
+        self.ran = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        reply = await self.script(*args, **kwargs)
+        self.ran.set()
+        await self.release.wait()
+        return reply
+
+
+async def test_a_reload_does_not_undo_a_disable_written_while_it_was_in_flight(redis_prefix: str) -> None:
+    """The load runs in Redis, then this replica disables a key (the script lands and answers), then the load's
+    reply arrives: the view must keep the disable, not wait for its pub/sub message to bring it back."""
+    store = RedisPoolStore(REDIS_URL, prefix=redis_prefix, sync_interval=3600)
+    load = _HeldReply(store._load_script)
+    store._load_script = load  # type: ignore[assignment]
+    try:
+        reload = asyncio.create_task(store.refresh(force=True))  # as the sync task does right after start
+        await load.ran.wait()
+        await store.disable("k1", "API_KEY_INVALID", NOW)
+        load.release.set()
+        assert await reload is True
+        # The view itself, before any pub/sub message could repair it (no sync task runs here).
+        assert await store._local.disabled(IDS) == {"k1": "API_KEY_INVALID"}
+        assert store._writes == {}  # nothing stays logged once no reload is in flight
+    finally:
+        await store.close()
+
+
+async def test_a_reload_does_not_undo_a_disable_still_in_flight(redis_prefix: str) -> None:
+    store = RedisPoolStore(REDIS_URL, prefix=redis_prefix, sync_interval=3600)
+    load = _HeldReply(store._load_script)
+    store._load_script = load  # type: ignore[assignment]
+    disable = _HeldReply(store._disable_script)
+    store._disable_script = disable  # type: ignore[assignment]
+    try:
+        reload = asyncio.create_task(store.refresh(force=True))
+        await load.ran.wait()
+        writing = asyncio.create_task(store.disable("k2", "API_KEY_INVALID", NOW))
+        await disable.ran.wait()  # landed after the load ran; its answer is not back yet
+        load.release.set()
+        await reload
+        assert await store._local.disabled(IDS) == {"k2": "API_KEY_INVALID"}
+        disable.release.set()
+        await writing
+        assert store._version >= 0  # the write landed after the load: its message follows, no reload needed
+    finally:
+        await store.close()
+
+
+async def test_a_write_reapplied_over_a_load_that_held_it_reloads_at_the_next_poll(redis_prefix: str) -> None:
+    """The disable lands, another replica enables the key, then a reload reads that: the view keeps this
+    replica's disable (the safe side) until the disable's answer shows the load held it; then it reloads."""
+    store = RedisPoolStore(REDIS_URL, prefix=redis_prefix, sync_interval=3600)
+    other = RedisPoolStore(REDIS_URL, prefix=redis_prefix, sync_interval=3600)
+    disable = _HeldReply(store._disable_script)
+    store._disable_script = disable  # type: ignore[assignment]
+    try:
+        writing = asyncio.create_task(store.disable("k0", "API_KEY_INVALID", NOW))
+        await disable.ran.wait()
+        await other.enable("k0")  # an operator's enable elsewhere, after the disable
+        assert await store.refresh(force=True) is True
+        assert await store._local.disabled(IDS) == {"k0": "API_KEY_INVALID"}  # still in flight: kept
+        disable.release.set()
+        await writing
+        assert await store.refresh() is True  # the poll reloads although the version did not move
+        assert await store._local.disabled(IDS) == {}
+    finally:
+        await store.close()
+        await other.close()

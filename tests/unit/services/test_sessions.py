@@ -19,8 +19,18 @@ from app.keys import OK_OUTCOME, Outcome, OutcomeKind
 from app.observability.events import Interaction
 from app.services.replies import JsonReply
 from app.services.sessions import SessionService
-from app.sessions import Limits, MemoryRateLimiter, MemorySessionStore, Saved, StoreUnavailable, ValidUsers
+from app.sessions import (
+    Limits,
+    MemoryRateLimiter,
+    MemorySessionStore,
+    RedisRateLimiter,
+    RedisSessionStore,
+    Saved,
+    StoreUnavailable,
+    ValidUsers,
+)
 from app.upstream import UpstreamResponse, UpstreamUnavailable
+from tests.unit.sessions.redis_support import REDIS_URL, redis_prefix
 
 NOW = 1_750_000_000.0
 RAW_KEY = "ok-secret-key-123456"
@@ -482,3 +492,30 @@ async def test_a_store_failure_during_the_save_is_503_and_says_nothing_was_kept(
     reply = await h.send(chat, "m")
     assert reply.status == 503 and "nothing was kept" in body(reply)["error"]
     assert reply.headers["retry-after"] == "5"
+
+
+async def test_with_the_redis_store_turns_resend_the_stored_history_and_events_stay_plain_json(
+        tmp_path: Path) -> None:
+    """The Redis store hands stored turns out unparsed (orjson Fragments): the upstream request still carries
+    the whole capped history, and an event that ships bodies gets plain JSON equal to what was sent."""
+    async with redis_prefix() as prefix:
+        h = Harness(tmp_path)
+        store = RedisSessionStore(REDIS_URL, Limits(60.0, 5, 100), prefix=prefix)
+        limiter = RedisRateLimiter(REDIS_URL, 100, 1.0, prefix=prefix + "rl:")
+        h.store = store  # type: ignore[assignment]
+        h.service = SessionService(client=h.client, store=store, limiter=limiter,  # type: ignore[arg-type]
+                                   users=ValidUsers(h.users_file, interval=0.0), events=h.events,
+                                   default_model="gemini-2.5-flash", max_history=4, clock=h.clock)
+        try:
+            chat = await h.start()
+            for i in range(2):
+                assert (await h.send(chat, f"m{i}")).status == 200
+            assert h.events.published[-1].request == {}  # no exporter wants bodies: nothing decoded
+            h.events.wants_bodies = True  # type: ignore[attr-defined]
+            assert (await h.send(chat, "m2")).status == 200
+            assert texts(h.client.requests[-1]["contents"]) == ["m0", "echo: m0", "m1", "echo: m1", "m2"]
+            event = h.events.published[-1]
+            assert event.request == h.client.requests[-1]  # plain JSON values: no Fragment for redaction
+            assert await history_of(h, chat) == ["m1", "echo: m1", "m2", "echo: m2"]
+        finally:
+            await h.service.stop()

@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import orjson
 import pytest
 import redis.asyncio as aioredis
 
@@ -78,6 +79,11 @@ def session(user: str = "alice", **fields: object) -> Session:
 
 EXCHANGE = [{"role": "user", "parts": [{"text": "hi ☃"}]},
             {"role": "model", "parts": [{"text": "hello", "thoughtSignature": "c2lnbg=="}]}]
+
+
+def plain(history: list[object]) -> object:
+    """A history as JSON values (the Redis store's ``begin`` hands stored turns out as Fragments)."""
+    return orjson.loads(orjson.dumps(history))
 
 
 async def save(store: SessionStore, chat_id: str, history: list[dict[str, object]], now: float,
@@ -541,7 +547,7 @@ async def test_begin_leases_counts_the_user_and_a_save_releases(make: Factory) -
     assert refused.lease is None and refused.wait is not None and 57.0 < refused.wait <= 59.0
     again = await two.begin(s.chat_id, NOW + 61, claimed=None, turn_id=None, go=True, limiter=limit_two)
     assert again.lease is not None and again.session is not None  # the save released the lease
-    assert again.session.history == EXCHANGE and again.session.key_id == "key-1"
+    assert plain(again.session.history) == EXCHANGE and again.session.key_id == "key-1"
     await two.release(again.lease)
     for limiter in (limit_one, limit_two):
         await limiter.close()
@@ -601,3 +607,82 @@ async def test_begin_waits_for_a_busy_chat_then_reads_under_the_lease(redis_pair
     assert second.lease is not None and second.session is not None and second.session.version == 1
     await two.release(second.lease)
     await limiter.close()
+
+
+def turn(role: str, text: str) -> dict[str, object]:
+    return {"role": role, "parts": [{"text": text}]}
+
+
+async def test_a_redis_turn_reads_the_history_unparsed_and_saves_only_its_exchange(
+        redis_pair: RedisPair) -> None:
+    one, _, raw, prefix = redis_pair
+    s = session(history=[turn("user", "a"), turn("model", "b"), turn("user", "c"), turn("model", "d")])
+    await one.create(s, NOW)
+    limiter = RedisRateLimiter(REDIS_URL, 5, 1.0, prefix=prefix + "rl:")
+    begun = await one.begin(s.chat_id, NOW, claimed=None, turn_id=None, go=True, limiter=limiter)
+    assert begun.session is not None and begun.lease is not None
+    stored = begun.session.history
+    assert all(type(t) is orjson.Fragment for t in stored) and plain(stored) == s.history
+    sent: list[object] = []
+    real = one._save
+
+    async def spy(**kwargs: object) -> object:
+        sent.append(kwargs["args"])
+        return await real(**kwargs)
+
+    one._save = spy  # type: ignore[method-assign]
+    new = [*stored[2:], turn("user", "e"), turn("model", "f")]  # the cap dropped the first exchange
+    assert await one.save_history(s.chat_id, new, NOW + 1, lease=begun.lease, expect=0,
+                                  turn=TurnRecord("t-1", "d", "f"), release=True) is Saved.SAVED
+    args = sent[0]
+    assert isinstance(args, list) and args[12:] == [2, orjson.dumps(turn("user", "e")),
+                                                    orjson.dumps(turn("model", "f"))]  # keep 2, append 2
+    assert [orjson.loads(t) for t in await raw.lrange(f"{prefix}h:{s.chat_id}", 0, -1)] == plain(new)
+    loaded = await one.load(s.chat_id, NOW + 2)
+    assert loaded is not None and loaded.history == plain(new) and loaded.version == 1
+    await limiter.close()
+
+
+async def test_a_history_that_is_not_the_stored_tail_replaces_the_list(redis_pair: RedisPair) -> None:
+    one, _, _, prefix = redis_pair
+    s = session(history=[turn("user", "a"), turn("model", "b")])
+    await one.create(s, NOW)
+    limiter = RedisRateLimiter(REDIS_URL, 5, 1.0, prefix=prefix + "rl:")
+    begun = await one.begin(s.chat_id, NOW, claimed=None, turn_id=None, go=True, limiter=limiter)
+    assert begun.session is not None and begun.lease is not None
+    rewritten = [turn("user", "x"), *begun.session.history]  # the stored turns, but not as the list's tail
+    assert await one.save_history(s.chat_id, rewritten, NOW + 1, lease=begun.lease, expect=0,
+                                  turn=TurnRecord("t-1", "d", "b"), release=True) is Saved.SAVED
+    loaded = await one.load(s.chat_id, NOW + 2)
+    assert loaded is not None and loaded.history == [turn("user", "x"), turn("user", "a"), turn("model", "b")]
+    await limiter.close()
+
+
+async def test_a_chat_stored_by_an_older_gateway_is_read_and_moved_into_the_list(
+        redis_pair: RedisPair) -> None:
+    """Before the list, the whole history was a JSON field of the hash: such a chat keeps working."""
+    one, _, raw, prefix = redis_pair
+    s = session()
+    await one.create(s, NOW)
+    old = [turn("user", "a"), turn("model", "b")]
+    await raw.hset(prefix + s.chat_id, "history", orjson.dumps(old).decode())
+    limiter = RedisRateLimiter(REDIS_URL, 5, 1.0, prefix=prefix + "rl:")
+    begun = await one.begin(s.chat_id, NOW, claimed=None, turn_id=None, go=True, limiter=limiter)
+    assert begun.session is not None and begun.lease is not None and plain(begun.session.history) == old
+    new = [*begun.session.history, turn("user", "c"), turn("model", "d")]
+    assert await one.save_history(s.chat_id, new, NOW + 1, lease=begun.lease, expect=0,
+                                  turn=TurnRecord("t-1", "d", "d"), release=True) is Saved.SAVED
+    assert not await raw.hexists(prefix + s.chat_id, "history")
+    loaded = await one.load(s.chat_id, NOW + 2)
+    assert loaded is not None and loaded.history == plain(new)
+    await limiter.close()
+
+
+async def test_ending_a_chat_removes_its_history_list(redis_pair: RedisPair) -> None:
+    one, _, raw, prefix = redis_pair
+    s = session(history=list(EXCHANGE))
+    await one.create(s, NOW)
+    assert await raw.llen(f"{prefix}h:{s.chat_id}") == 2
+    assert 0 < await raw.pttl(f"{prefix}h:{s.chat_id}") <= TTL * 1000  # expires with the chat
+    assert await one.delete(s.chat_id, NOW + 1) is True
+    assert not await raw.exists(f"{prefix}h:{s.chat_id}")
