@@ -559,6 +559,7 @@ async def test_a_rotation_of_disabled_keys_stays_dry_until_an_enable() -> None:
     store.enable_now("k1")
     assert store.pick_now(IDS, M, (), NOW + 1e6).key_id == "k1"
 
+
 class _HeldReply:
     """Wraps a registered script: the script runs in Redis at once, its reply reaches the caller only when the
     test lets it (``release``). ``ran`` is set once Redis has run it."""
