@@ -58,13 +58,13 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable
 from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
 
-from app.state.redis_batch import Arg, ScriptBatcher
+from app.state.redis_batch import ScriptBatcher
 from app.state.redis_link import ERRORS as _ERRORS
 from app.state.redis_link import RedisLink, redact_url
 
@@ -335,9 +335,9 @@ class RedisSessionStore:
         self.round_trips = 0
         # The scripts of a send_message (begin, take, save) issued in one loop turn share one pipeline.
         self._batch = ScriptBatcher(self._redis)
-        self._begin = self._batched(_BEGIN)
-        self._take = self._batched(_TAKE)
-        self._save = self._batched(_SAVE)
+        self._begin = self._batch.script(_BEGIN)
+        self._take = self._batch.script(_TAKE)
+        self._save = self._batch.script(_SAVE)
         self._create = self._redis.register_script(_CREATE)
         self._load = self._redis.register_script(_LOAD)
         self._settled = self._redis.register_script(_SETTLED)
@@ -349,14 +349,6 @@ class RedisSessionStore:
         self._release = self._redis.register_script(_RELEASE)
 
     # -- plumbing --------------------------------------------------------------------------------------------
-
-    def _batched(self, script: str) -> Callable[..., Awaitable[Any]]:
-        """``script`` called like a redis-py script (``keys=``, ``args=``), sent through the batcher."""
-        registered = self._redis.register_script(script)
-
-        def call(*, keys: Sequence[str], args: Sequence[Arg]) -> Awaitable[Any]:
-            return self._batch.run(registered, keys, args)
-        return call
 
     @property
     def redis_errors(self) -> int:

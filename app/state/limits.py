@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .policy import Limits, TokenPolicy
+from .redis_batch import ScriptBatcher
 from .redis_link import RedisLink
 
 __all__ = ["ALLOW", "Decision", "TokenLimiter"]
@@ -211,8 +212,10 @@ class TokenLimiter:
             self._link.register("token_limits")
             if self._redis is None:
                 self._redis = self._link.client(decode=False)
-            self._take = self._redis.register_script(_TAKE)
-            self._settle = self._redis.register_script(_SETTLE)
+            # Checks and settlements of concurrent calls share one pipeline (each script still atomic).
+            self._batch = ScriptBatcher(self._redis)
+            self._take = self._batch.script(_TAKE)
+            self._settle = self._batch.script(_SETTLE)
         self._flush_interval = flush_interval
         self._pending = _Pending()
         self._held: dict[str, int] = {}  # token id -> concurrency slots this process holds in Redis
@@ -342,5 +345,7 @@ class TokenLimiter:
             await asyncio.gather(flusher, return_exceptions=True)
         if self._shared():
             await self.flush()
+        if self._link is not None:
+            await self._batch.close()
         if self._own_link and self._link is not None:
             await self._link.close()

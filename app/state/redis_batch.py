@@ -22,7 +22,7 @@ The connection is used through redis-py's public connection API (pool checkout a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,6 +88,15 @@ class ScriptBatcher:
 
     def run(self, script: AsyncScript, keys: Sequence[str], args: Sequence[Arg]) -> asyncio.Future[Any]:
         return self._queue(_Call(script, keys, args, asyncio.get_running_loop().create_future()))
+
+    def script(self, text: str) -> Callable[..., Awaitable[Any]]:
+        """``text`` registered on the batcher's client and called like a redis-py script (``keys=``,
+        ``args=``), through the batch."""
+        registered = self._client.register_script(text)
+
+        def call(*, keys: Sequence[str], args: Sequence[Arg]) -> Awaitable[Any]:
+            return self.run(registered, keys, args)
+        return call
 
     def command(self, *args: Arg) -> asyncio.Future[Any]:
         """A plain command (``LRANGE key 0 -1``), in the same batch as the calls queued before it."""
