@@ -178,12 +178,26 @@ def test_token_limits_allowlist_and_expiry_in_openai_shape(fake, tmp_path: Path)
                             timeout=5).status_code == 401
 
 
+def _known(gw, secret: str) -> bool:
+    """Whether ``gw`` knows the token, asked where no limit counts (the model list is not metered)."""
+    return requests.get(gw.v1 + "/models", headers={"Authorization": f"Bearer {secret}"}, timeout=5).status_code != 401
+
+
+def _early_in_a_minute() -> None:
+    """Sleep past the next minute boundary when it is less than 15 s away."""
+    left = 60 - time.time() % 60
+    if left < 15:
+        time.sleep(left + 0.2)
+
+
 def test_rpm_holds_across_two_processes_sharing_redis(fake, tmp_path: Path) -> None:
     key = unique("ok-redis")
     common = dict(api_keys=[key], data_dir=str(tmp_path / "d"), redis_url=REDIS_URL, state_poll_interval=0.2)
     with start_gateway(fake.base_url, **common) as a, start_gateway(fake.base_url, **common) as b:
         secret = _token(a, limits={"rpm": 2})
-        eventually(lambda: chat(b, secret).status_code != 401, "the second process knows the new token")
+        eventually(lambda: _known(b, secret), "the second process knows the new token")
+        _early_in_a_minute()  # rpm counts per calendar minute: the three requests below must share one
+        assert chat(b, secret).status_code == 200
         # B has spent one request of the minute; one more anywhere is allowed, then both refuse.
         assert chat(a, secret).status_code == 200
         for gw in (a, b):
