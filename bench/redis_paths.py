@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +26,9 @@ from typing import Any
 
 import aiohttp
 
-from tests.support.gateway import ADMIN_TOKEN, TOKEN, free_port, gateway_env
+from bench.gateway_process import GatewayProcess
+from bench.upstream import spawn as spawn_upstream
+from tests.support.gateway import ADMIN_TOKEN, TOKEN, gateway_env
 
 ROOT = Path(__file__).resolve().parents[1]
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -41,46 +41,15 @@ HIGH_LIMITS = {"rpm": 10_000_000, "rpd": 100_000_000, "tpm": 10_000_000_000, "tp
 Send = Callable[[aiohttp.ClientSession], Awaitable[int]]
 
 
-def start_upstream() -> tuple[subprocess.Popen[str], str]:
-    """``bench.upstream`` on a free port, streams unpaced; returns the process and its /v1beta URL."""
-    proc = subprocess.Popen([sys.executable, "-m", "bench.upstream", "--port", "0", "--delay-ms", "0"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.startswith("LISTENING "):
-        raise RuntimeError(f"bench.upstream did not start: {line!r}")
-    return proc, f"http://127.0.0.1:{int(line.split()[1])}/v1beta"
-
-
-class Gateway:
-    """``python -m app`` from ``root`` with its own durable store (tokens with limits), one worker."""
+class Gateway(GatewayProcess):
+    """A gateway with its own durable store (tokens with limits), one worker, 20 healthy keys."""
 
     def __init__(self, root: Path, upstream: str, redis_url: str | None, **settings: object) -> None:
-        self.port = free_port()
         self.data = tempfile.mkdtemp(prefix="bench-gw-data-")
         tag = uuid.uuid4().hex[:10]
-        env = gateway_env(upstream, api_keys=[f"ok-{tag}-{i}" for i in range(20)], redis_url=redis_url,
-                          log_level="WARNING", data_dir=self.data, valid_users=USERS, **settings)
-        env["PORT"] = str(self.port)
-        # root first; an outer PYTHONPATH (e.g. a package tried without installing it) still applies after it
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH", "")]))
-        self.log = tempfile.NamedTemporaryFile(prefix="bench-gw-", suffix=".log", delete=False)
-        self.proc = subprocess.Popen([sys.executable, "-m", "app"], cwd=root, env=env, stdout=self.log,
-                                     stderr=self.log)
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    async def ready(self, session: aiohttp.ClientSession) -> None:
-        for _ in range(400):
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gateway exited: see {self.log.name}")
-            try:
-                async with session.get(self.url + "/health") as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-        raise RuntimeError("gateway did not become ready")
+        super().__init__(root, gateway_env(upstream, api_keys=[f"ok-{tag}-{i}" for i in range(20)],
+                                           redis_url=redis_url, log_level="WARNING", data_dir=self.data,
+                                           valid_users=USERS, **settings))
 
     async def limited_token(self, session: aiohttp.ClientSession) -> str:
         """A client token with every limit set (high), created in the admin API."""
@@ -97,15 +66,6 @@ class Gateway:
             if resp.status != 200:
                 raise RuntimeError(f"start_chat: {resp.status} {body}")
             return str(body["chat_id"])
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
-        os.unlink(self.log.name)
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -213,7 +173,7 @@ async def measure(root: Path, upstream: str, path: Path_, redis_url: str | None,
 
 
 async def main_async(args: argparse.Namespace) -> list[tuple[str, float, float]]:
-    upstream, base_url = start_upstream()
+    upstream, base_url = spawn_upstream("--delay-ms", "0")
     results: list[tuple[str, float, float]] = []
     try:
         for path in [p for p in PATHS if not args.only or any(word in p.label for word in args.only)]:

@@ -25,7 +25,8 @@ from pathlib import Path
 import aiohttp
 import redis.asyncio as aioredis
 
-from bench.redis_paths import PATHS, ROOT, Gateway, _load, prepared, start_upstream
+from bench.redis_paths import PATHS, ROOT, Gateway, _load, prepared
+from bench.upstream import spawn as spawn_upstream
 from tests.support.gateway import free_port
 
 #: Key prefix -> store, first match wins.
@@ -97,7 +98,7 @@ async def main_async(args: argparse.Namespace) -> list[tuple[str, Counter[str]]]
     work = tempfile.mkdtemp(prefix="bench-redis-")
     redis = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                               "--appendonly", "no", "--dir", work], stdout=subprocess.DEVNULL)
-    upstream, base_url = start_upstream()
+    upstream, base_url = spawn_upstream("--delay-ms", "0")
     url = f"redis://127.0.0.1:{port}/0"
     gw = Gateway(args.root, base_url, url, user_rate_limit=1_000_000)
     try:

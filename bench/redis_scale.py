@@ -17,17 +17,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
 import aiohttp
 
-from tests.support.gateway import TOKEN, free_port, gateway_env
+from bench.gateway_process import GatewayProcess
+from bench.upstream import spawn as spawn_upstream
+from tests.support.gateway import TOKEN, gateway_env
 
 ROOT = Path(__file__).resolve().parents[1]
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -39,42 +38,12 @@ def _pool(size: int, cooling: int) -> list[str]:
     return [f"rpd-{tag}-{i}" for i in range(cooling)] + [f"ok-{tag}-{i}" for i in range(size - cooling)]
 
 
-class Gateway:
-    """``python -m app`` from ``root``, INFO logs to a temp file, ready when /health answers."""
+class Gateway(GatewayProcess):
+    """A gateway over ``keys``, durable store off, in memory or Redis mode."""
 
     def __init__(self, root: Path, upstream: str, keys: list[str], redis: bool) -> None:
-        self.port = free_port()
-        env = gateway_env(upstream, api_keys=keys, redis_url=REDIS_URL if redis else None, log_level="WARNING",
-                          data_dir="")
-        env["PORT"] = str(self.port)
-        # root first; an outer PYTHONPATH (e.g. a package tried without installing it) still applies after it
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH", "")]))
-        self.log = tempfile.NamedTemporaryFile(prefix="bench-gw-", suffix=".log", delete=False)
-        self.proc = subprocess.Popen([sys.executable, "-m", "app"], cwd=root, env=env, stdout=self.log,
-                                     stderr=self.log)
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    async def ready(self, session: aiohttp.ClientSession) -> None:
-        for _ in range(400):
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gateway exited: see {self.log.name}")
-            try:
-                async with session.get(self.url + "/health") as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-        raise RuntimeError("gateway did not become ready")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
-        os.unlink(self.log.name)
+        super().__init__(root, gateway_env(upstream, api_keys=keys, redis_url=REDIS_URL if redis else None,
+                                           log_level="WARNING", data_dir=""))
 
 
 async def _load(session: aiohttp.ClientSession, url: str, concurrency: int, seconds: float) -> tuple[int, int]:
@@ -118,13 +87,7 @@ async def measure(root: Path, upstream: str, size: int, cooling: int, redis: boo
 async def main_async(args: argparse.Namespace) -> list[tuple[str, float, float]]:
     rows = [("20 keys, all healthy", 20, 0), ("2,000 keys, 1,950 out of daily quota", 2000, 1950)]
     results: list[tuple[str, float, float]] = []
-    upstream = subprocess.Popen([sys.executable, "-m", "bench.upstream", "--port", "0"], cwd=ROOT,
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert upstream.stdout is not None
-    line = upstream.stdout.readline()
-    if not line.startswith("LISTENING "):
-        raise RuntimeError(f"bench.upstream did not start: {line!r}")
-    base_url = f"http://127.0.0.1:{int(line.split()[1])}/v1beta"
+    upstream, base_url = spawn_upstream()
     try:
         for label, size, cooling in rows:
             memory = redis = 0.0

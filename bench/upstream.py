@@ -16,7 +16,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import subprocess
+import sys
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any, cast
 
 from bench.payloads import StreamShape, generate_body
@@ -153,6 +156,20 @@ async def serve(host: str, port: int, shape: StreamShape) -> None:
         loop.add_signal_handler(sig, stop.set)
     async with server:
         await stop.wait()
+
+
+def spawn(*args: str) -> tuple[subprocess.Popen[str], str]:
+    """This server in a child process on a free port (``args``: more of its flags, e.g. ``--delay-ms 0``);
+    returns the process and its ``/v1beta`` URL once it listens. The caller terminates it."""
+    proc = subprocess.Popen([sys.executable, "-m", "bench.upstream", "--port", "0", *args],
+                            cwd=Path(__file__).resolve().parents[1], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("LISTENING "):
+        proc.kill()
+        raise RuntimeError(f"bench.upstream did not start: {line!r}")
+    return proc, f"http://127.0.0.1:{int(line.split()[1])}/v1beta"
 
 
 def main(argv: list[str] | None = None) -> None:

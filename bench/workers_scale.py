@@ -30,6 +30,7 @@ import requests
 
 from bench.env import cpu_ticks, others_pct_of_core
 from bench.procs import _cpu_of, children_of
+from bench.upstream import spawn as spawn_upstream
 from bench.wrk import run_wrk, wrk_binary, write_script
 from tests.support.gateway import TOKEN, free_port, gateway_env
 
@@ -138,13 +139,7 @@ def run_all(args: argparse.Namespace) -> dict[str, dict[int, Run]]:
         raise SystemExit("wrk is required: apt-get install wrk (python -m bench installs it)")
     script = write_script(Path(tempfile.mkdtemp(prefix="bench-workers-")), "chat", BODY,
                           {"Authorization": f"Bearer {TOKEN}"})
-    upstream = subprocess.Popen([sys.executable, "-m", "bench.upstream", "--port", "0"], cwd=ROOT,
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert upstream.stdout is not None
-    line = upstream.stdout.readline()
-    if not line.startswith("LISTENING "):
-        raise RuntimeError(f"bench.upstream did not start: {line!r}")
-    base_url = f"http://127.0.0.1:{int(line.split()[1])}/v1beta"
+    upstream, base_url = spawn_upstream()
     results: dict[str, dict[int, Run]] = {}
     try:
         for mode in ("memory", "redis"):
