@@ -222,25 +222,23 @@ def _blocked_categories(ratings: Any) -> list[str]:
             if isinstance(r, dict) and r.get("blocked") and r.get("category")]
 
 
-def finish_refusal(candidate: dict[str, Any]) -> str:
-    """Why Gemini stopped a candidate with a content-filter reason, in words for the client."""
-    text = f"Gemini stopped the response: {candidate.get('finishReason')}"
-    categories = _blocked_categories(candidate.get("safetyRatings"))
+def _refusal(lead: str, reason: Any, ratings: Any, message: Any) -> str:
+    text = f"{lead}: {reason}"
+    categories = _blocked_categories(ratings)
     if categories:
         text += f" ({', '.join(categories)})"
-    message = candidate.get("finishMessage")
     if isinstance(message, str) and message:
         text += f". {message}"
     return text
+
+
+def finish_refusal(candidate: dict[str, Any]) -> str:
+    """Why Gemini stopped a candidate with a content-filter reason, in words for the client."""
+    return _refusal("Gemini stopped the response", candidate.get("finishReason"), candidate.get("safetyRatings"),
+                    candidate.get("finishMessage"))
 
 
 def block_refusal(feedback: dict[str, Any]) -> str:
     """Why Gemini refused the prompt (no candidates, ``promptFeedback.blockReason``)."""
-    text = f"Gemini blocked the prompt: {feedback.get('blockReason')}"
-    categories = _blocked_categories(feedback.get("safetyRatings"))
-    if categories:
-        text += f" ({', '.join(categories)})"
-    message = feedback.get("blockReasonMessage")
-    if isinstance(message, str) and message:
-        text += f". {message}"
-    return text
+    return _refusal("Gemini blocked the prompt", feedback.get("blockReason"), feedback.get("safetyRatings"),
+                    feedback.get("blockReasonMessage"))
