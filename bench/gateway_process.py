@@ -11,13 +11,14 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
 
 from tests.support.gateway import free_port
 
-__all__ = ["GatewayProcess"]
+__all__ = ["GatewayProcess", "alternate"]
 
 
 class GatewayProcess:
@@ -55,3 +56,13 @@ class GatewayProcess:
             self.proc.kill()
         self.log.close()
         os.unlink(self.log.name)
+
+
+async def alternate(rounds: int, *runs: Callable[[], Awaitable[float]]) -> list[float]:
+    """Each run once per round, in turn, so that a burst of outside work on a shared machine hits them alike;
+    returns each run's mean."""
+    totals = [0.0] * len(runs)
+    for _ in range(rounds):
+        for i, run in enumerate(runs):
+            totals[i] += await run()
+    return [total / rounds for total in totals]

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 import uuid
+from functools import partial
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.gateway_process import GatewayProcess
+from bench.gateway_process import GatewayProcess, alternate
 from bench.upstream import spawn as spawn_upstream
 from tests.support.gateway import ADMIN_TOKEN, TOKEN, gateway_env
 
@@ -177,13 +178,12 @@ async def main_async(args: argparse.Namespace) -> list[tuple[str, float, float]]
     results: list[tuple[str, float, float]] = []
     try:
         for path in [p for p in PATHS if not args.only or any(word in p.label for word in args.only)]:
-            memory = redis = 0.0
-            for _ in range(args.rounds):  # alternate so drift hits both modes alike
-                memory += await measure(args.root, base_url, path, None, args.concurrency, args.seconds)
-                redis += await measure(args.root, base_url, path, REDIS_URL, args.concurrency, args.seconds)
-            results.append((path.label, memory / args.rounds, redis / args.rounds))
-            print(f"  {path.label}: {memory / args.rounds:,.0f} vs {redis / args.rounds:,.0f} req/s",
-                  file=sys.stderr)
+            memory, redis = await alternate(
+                args.rounds,
+                partial(measure, args.root, base_url, path, None, args.concurrency, args.seconds),
+                partial(measure, args.root, base_url, path, REDIS_URL, args.concurrency, args.seconds))
+            results.append((path.label, memory, redis))
+            print(f"  {path.label}: {memory:,.0f} vs {redis:,.0f} req/s", file=sys.stderr)
     finally:
         upstream.terminate()
         upstream.wait(10)

@@ -20,11 +20,12 @@ import asyncio
 import sys
 import time
 import uuid
+from functools import partial
 from pathlib import Path
 
 import aiohttp
 
-from bench.gateway_process import GatewayProcess
+from bench.gateway_process import GatewayProcess, alternate
 from bench.upstream import spawn as spawn_upstream
 from tests.support.gateway import TOKEN, gateway_env
 
@@ -90,13 +91,11 @@ async def main_async(args: argparse.Namespace) -> list[tuple[str, float, float]]
     upstream, base_url = spawn_upstream()
     try:
         for label, size, cooling in rows:
-            memory = redis = 0.0
-            for _ in range(args.rounds):  # alternate so drift hits both modes alike
-                memory += await measure(args.root, base_url, size, cooling, False, args.concurrency,
-                                        args.seconds)
-                redis += await measure(args.root, base_url, size, cooling, True, args.concurrency,
-                                       args.seconds)
-            results.append((label, memory / args.rounds, redis / args.rounds))
+            memory, redis = await alternate(
+                args.rounds,
+                partial(measure, args.root, base_url, size, cooling, False, args.concurrency, args.seconds),
+                partial(measure, args.root, base_url, size, cooling, True, args.concurrency, args.seconds))
+            results.append((label, memory, redis))
     finally:
         upstream.terminate()
         upstream.wait(10)

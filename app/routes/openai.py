@@ -75,9 +75,7 @@ async def embeddings(request: Request) -> Response:
 async def _listing(request: Request) -> dict[str, Any]:
     gw = gateway(request)
     created = int(time.time())
-    # Only what some key may be sent (KEY_MODELS / KEY_EXCLUDE_MODELS): a call naming any other model is a 404.
-    served = [m for m in await gw.catalog.models() if gw.keys.may_serve(str(m.get("name", "")))]
-    listing = models_from_gemini(served, search_models=gw.http.model_search, created=created)
+    listing = models_from_gemini(await gw.catalog.served(), search_models=gw.http.model_search, created=created)
     media = gw.media.models  # OpenAI's media names, each listed while its route's Gemini model may be served
     served_names = {name for route, names in ALIASES.items() if gw.keys.may_serve(media.default(route))
                     for name in names}

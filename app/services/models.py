@@ -20,6 +20,12 @@ class ModelCatalog:
         self._fetched = 0.0
         self._lock = asyncio.Lock()
 
+    async def served(self) -> list[dict[str, Any]]:
+        """The upstream models some key of the pool may be sent (``KEY_MODELS`` / ``KEY_EXCLUDE_MODELS``):
+        a listing never advertises a model whose every call would be a 404."""
+        may_serve = self._client.keys.may_serve
+        return [m for m in await self.models() if may_serve(str(m.get("name", "")))]
+
     async def models(self) -> list[dict[str, Any]]:
         """Every upstream model (all pages); raises :class:`UpstreamError` when the upstream refused."""
         if self._models is not None and time.monotonic() - self._fetched < self._ttl:
