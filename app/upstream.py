@@ -66,6 +66,7 @@ def _classify_failure(exc: BaseException, lease: Lease, route: Route) -> Outcome
         return Outcome(OutcomeKind.TRANSIENT, 0, None, f"proxy_{what}")
     return outcome
 
+
 @dataclass(frozen=True, slots=True)
 class UpstreamConfig:
     """What the client needs to know about the upstream, its time limits and its backoff (seconds)."""

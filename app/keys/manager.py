@@ -34,8 +34,9 @@ are the upstream's or the requests' (a slow spell, a model whose streams all bre
 only turn them into 503s for everyone. The evidence is kept per process; the counts are shared.
 
 Selection order (``rotation.py``, policies in ``key_policy.py``): a pinned owner, then a conversation's bound
-key (while no key of an earlier tier than its own can serve), then the model's rotations, preferred tier first: a tier is used only while no key of the tiers before
-it can serve the request (disabled, cooling, already tried), and each rotation is a smooth weighted cycle.
+key (while no key of an earlier tier than its own can serve), then the model's rotations, preferred tier
+first: a tier is used only while no key of the tiers before it can serve the request (disabled, cooling,
+already tried), and each rotation is a smooth weighted cycle.
 A key whose model lists exclude the model is never in its rotations, never served as a pin or a binding,
 and never the last resort; when no key may serve the model at all, ``ModelNotServed`` (404) says so.
 
